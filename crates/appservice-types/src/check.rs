@@ -1,0 +1,624 @@
+//! Content checks of a [`Registration`]: validation errors and lint warnings, all at once.
+//!
+//! [`Registration::check`] computes every [`Diagnostic`] (rust-analyzer's `(T, Vec<Error>)`
+//! style, for tools); [`ValidatedRegistration`] is the parse-don't-validate form the rest of the
+//! stack takes, and can only be built from a registration without errors.
+
+use std::collections::BTreeSet;
+
+use crate::{
+    Code, Diagnostic, Registration,
+    namespace::{NamespaceMatcher, compile_one, matches_at_start},
+    regex_dialect::dialect_notes,
+    registration::{KNOWN_TOP_LEVEL_KEYS, Namespace, NamespaceKind},
+};
+
+/// Tokens shorter than this get a [`Code::WeakToken`] warning.
+pub const MIN_TOKEN_LEN: usize = 32;
+/// Tokens with an estimated entropy below this many bits get a [`Code::WeakToken`] warning.
+pub const MIN_TOKEN_BITS: f64 = 128.0;
+
+/// Tokens published in the spec's example registration: anyone can read them.
+const PUBLISHED_TOKENS: &[&str] = &[
+    "30c05ae90a248a4188e620216fa72e349803310ec83e2a77b34fe90be6081f46",
+    "312df522183efd404ec1cd22d2ffa4bbc76a8c1ccf541dd692eef281356bb74e",
+    "YourApplicationServiceTokenHere",
+];
+
+/// Options for [`Registration::check`].
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct CheckOptions {
+    /// The homeserver's server name. Used to check that the bot is covered by an exclusive user
+    /// namespace and to probe for over-broad regexes. When `None`, it is inferred from the user
+    /// namespaces (the literal after `:` in `@_irc_.*:example\.org`) where possible; when it
+    /// cannot be inferred, the bot-coverage check is not made.
+    pub server_name: Option<String>,
+}
+
+impl CheckOptions {
+    /// Default options: the server name is inferred.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the server name.
+    #[must_use]
+    pub fn server_name(mut self, server_name: impl Into<String>) -> Self {
+        self.server_name = Some(server_name.into());
+        self
+    }
+}
+
+impl Registration {
+    /// Every problem of this registration: errors (it must not be used) and warnings (it works
+    /// but is risky), each with the path to the field. Never includes a token's value.
+    pub fn check(&self, options: &CheckOptions) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        check_id(self, &mut out);
+        check_url(self, &mut out);
+        check_tokens(self, &mut out);
+        check_localpart(self, &mut out);
+        let server_name = options.server_name.clone().or_else(|| infer_server_name(self));
+        check_namespaces(self, server_name.as_deref(), &mut out);
+        check_protocols(self, &mut out);
+        if self.rate_limited.is_none() {
+            out.push(Diagnostic::warning(
+                Code::RateLimitedUnset,
+                "rate_limited",
+                "not set: the spec gives no default and Synapse assumes true; write it explicitly",
+            ));
+        }
+        check_unknown_keys(self, &mut out);
+        out
+    }
+
+    /// Only the errors of [`check`](Self::check).
+    pub fn errors(&self) -> Vec<Diagnostic> {
+        self.check(&CheckOptions::default()).into_iter().filter(Diagnostic::is_error).collect()
+    }
+}
+
+fn check_id(r: &Registration, out: &mut Vec<Diagnostic>) {
+    if r.id.trim().is_empty() {
+        out.push(Diagnostic::error(Code::Empty, "id", "must not be empty"));
+    } else if r.id.contains('|') {
+        out.push(Diagnostic::error(Code::InvalidId, "id", "must not contain `|` (Synapse refuses it)"));
+    } else if r.id.chars().any(char::is_control) {
+        out.push(Diagnostic::error(Code::InvalidId, "id", "must not contain control characters"));
+    }
+}
+
+fn check_url(r: &Registration, out: &mut Vec<Diagnostic>) {
+    let Some(raw) = &r.url else { return };
+    let err = |message: String| Diagnostic::error(Code::InvalidUrl, "url", message);
+    if raw.trim().is_empty() {
+        out.push(err("is empty: write `url: null` for an appservice that receives no traffic".to_owned()));
+        return;
+    }
+    match url::Url::parse(raw) {
+        Err(e) => out.push(err(format!("is not a URL ({e}); expected http(s)://host[:port][/path] or null"))),
+        Ok(u) => {
+            if !matches!(u.scheme(), "http" | "https") {
+                out.push(err(format!("has scheme `{}`; the homeserver only speaks http and https", u.scheme())));
+            } else if u.host_str().is_none_or(str::is_empty) {
+                out.push(err("has no host".to_owned()));
+            }
+            if u.query().is_some() || u.fragment().is_some() {
+                out.push(err(
+                    "has a query or fragment; the homeserver appends `/_matrix/app/v1/…` to the URL, \
+                     so these would end up in the wrong place"
+                        .to_owned(),
+                ));
+            }
+            if !u.username().is_empty() || u.password().is_some() {
+                out.push(Diagnostic::warning(
+                    Code::InvalidUrl,
+                    "url",
+                    "contains credentials; homeservers authenticate with hs_token, and the URL may be logged",
+                ));
+            }
+        }
+    }
+}
+
+fn check_tokens(r: &Registration, out: &mut Vec<Diagnostic>) {
+    for (path, token) in [("as_token", &r.as_token), ("hs_token", &r.hs_token)] {
+        let value = token.expose();
+        if value.is_empty() {
+            out.push(Diagnostic::error(Code::Empty, path, "must not be empty"));
+            continue;
+        }
+        if value.bytes().any(|b| !(0x21..=0x7e).contains(&b)) {
+            out.push(Diagnostic::error(
+                Code::InvalidToken,
+                path,
+                "contains whitespace, control or non-ASCII characters; it cannot be sent in an \
+                 `Authorization: Bearer` header",
+            ));
+            continue;
+        }
+        if PUBLISHED_TOKENS.contains(&value) {
+            out.push(Diagnostic::warning(
+                Code::WeakToken,
+                path,
+                "is the example token from the Matrix spec; generate a random one \
+                 (`cargo xtask registration generate`)",
+            ));
+            continue;
+        }
+        let bits = entropy_bits(value);
+        if value.len() < MIN_TOKEN_LEN || bits < MIN_TOKEN_BITS {
+            out.push(Diagnostic::warning(
+                Code::WeakToken,
+                path,
+                format!(
+                    "is weak ({} characters, about {bits:.0} bits of entropy; want at least \
+                     {MIN_TOKEN_LEN} characters and {MIN_TOKEN_BITS:.0} bits); generate a random one",
+                    value.len()
+                ),
+            ));
+        }
+    }
+    if !r.as_token.is_empty() && r.as_token == r.hs_token {
+        out.push(Diagnostic::error(
+            Code::TokensEqual,
+            "hs_token",
+            "is equal to as_token; whoever learns one could impersonate both sides",
+        ));
+    }
+}
+
+/// An upper estimate of a token's entropy: length × Shannon entropy of its characters.
+pub(crate) fn entropy_bits(token: &str) -> f64 {
+    let mut counts = [0usize; 128];
+    let mut n = 0usize;
+    for b in token.bytes() {
+        counts[usize::from(b & 0x7f)] += 1;
+        n += 1;
+    }
+    if n == 0 {
+        return 0.0;
+    }
+    #[allow(clippy::cast_precision_loss)] // Token lengths are far below 2^52.
+    let len = n as f64;
+    let per_char: f64 = counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            #[allow(clippy::cast_precision_loss)]
+            let p = c as f64 / len;
+            -p * p.log2()
+        })
+        .sum();
+    per_char * len
+}
+
+fn check_localpart(r: &Registration, out: &mut Vec<Diagnostic>) {
+    let lp = &r.sender_localpart;
+    if lp.is_empty() {
+        out.push(Diagnostic::error(Code::Empty, "sender_localpart", "must not be empty"));
+        return;
+    }
+    if lp.starts_with('@') || lp.contains(':') {
+        out.push(Diagnostic::error(
+            Code::InvalidLocalpart,
+            "sender_localpart",
+            "must be the localpart only (`_irc_bot`, not `@_irc_bot:example.org`)",
+        ));
+        return;
+    }
+    match ruma_common::user_id::localpart_is_fully_conforming(lp) {
+        Err(e) => out.push(Diagnostic::error(
+            Code::InvalidLocalpart,
+            "sender_localpart",
+            format!("is not a valid user ID localpart: {e}"),
+        )),
+        Ok(false) => out.push(Diagnostic::warning(
+            Code::HistoricalLocalpart,
+            "sender_localpart",
+            "uses characters only allowed in historical user IDs; new IDs may only use a-z 0-9 . _ = - / +",
+        )),
+        Ok(true) => {}
+    }
+    // 255 bytes for the whole `@localpart:server`; `@`, `:` and a one-letter server need 3.
+    if lp.len() > 252 {
+        out.push(Diagnostic::error(
+            Code::InvalidLocalpart,
+            "sender_localpart",
+            "is too long: a user ID has at most 255 bytes",
+        ));
+    }
+}
+
+fn ns_path(kind: NamespaceKind, index: usize) -> String {
+    format!("namespaces.{}[{index}]", kind.key())
+}
+
+/// Probe IDs that an appservice namespace should not match: ordinary users and rooms.
+fn ordinary_ids(kind: NamespaceKind, server_name: Option<&str>) -> Vec<String> {
+    let mut servers = vec!["example.org", "matrix.org", "localhost"];
+    if let Some(s) = server_name {
+        servers.insert(0, s);
+    }
+    let mut out = Vec::new();
+    for s in servers {
+        match kind {
+            NamespaceKind::Users => {
+                out.push(format!("@alice:{s}"));
+                out.push(format!("@admin:{s}"));
+            }
+            NamespaceKind::Aliases => {
+                out.push(format!("#general:{s}"));
+                out.push(format!("#alice:{s}"));
+            }
+            NamespaceKind::Rooms => {
+                out.push(format!("!OgEhHVWSdJeAAMcpvq:{s}"));
+            }
+        }
+    }
+    if kind == NamespaceKind::Rooms {
+        // Room version 12 IDs have no server part.
+        out.push("!0AM4I6wXa7WaXlGazh6Asetqxr5jwdsw4MoHqnTgw9U".to_owned());
+    }
+    out
+}
+
+fn check_namespaces(r: &Registration, server_name: Option<&str>, out: &mut Vec<Diagnostic>) {
+    for kind in NamespaceKind::ALL {
+        let list = r.namespaces.get(kind);
+        let mut seen = BTreeSet::new();
+        for (i, ns) in list.iter().enumerate() {
+            let path = ns_path(kind, i);
+            let regex_path = format!("{path}.regex");
+            if !seen.insert(ns.regex.as_str()) {
+                out.push(Diagnostic::error(
+                    Code::DuplicateNamespace,
+                    &regex_path,
+                    "the same regex appears earlier in this list",
+                ));
+            }
+            if ns.regex.is_empty() {
+                out.push(Diagnostic::error(
+                    Code::Empty,
+                    &regex_path,
+                    "is empty, which matches every ID; did you mean to leave the list empty?",
+                ));
+                continue;
+            }
+            match dialect_notes(&ns.regex) {
+                Err(message) => {
+                    out.push(Diagnostic::error(Code::InvalidRegex, &regex_path, format!("does not compile: {message}")));
+                    continue;
+                }
+                Ok(notes) => {
+                    for note in notes {
+                        out.push(Diagnostic::warning(Code::RegexDialect, &regex_path, note));
+                    }
+                }
+            }
+            let compiled = match compile_one(&ns.regex) {
+                Ok(c) => c,
+                Err(e) => {
+                    out.push(Diagnostic::error(Code::InvalidRegex, &regex_path, format!("does not compile: {e}")));
+                    continue;
+                }
+            };
+            lint_regex(kind, ns, &compiled, server_name, &regex_path, out);
+        }
+    }
+    check_bot_coverage(r, server_name, out);
+    for key in r.namespaces.extra.keys() {
+        if !key.contains('.') {
+            out.push(Diagnostic::warning(
+                Code::UnknownKey,
+                format!("namespaces.{key}"),
+                "unknown namespace kind (known: users, aliases, rooms); homeservers ignore it",
+            ));
+        }
+    }
+}
+
+fn lint_regex(
+    kind: NamespaceKind,
+    ns: &Namespace,
+    compiled: &regex_automata::meta::Regex,
+    server_name: Option<&str>,
+    path: &str,
+    out: &mut Vec<Diagnostic>,
+) {
+    let regex = ns.regex.as_str();
+    if let Some(hit) = ordinary_ids(kind, server_name).into_iter().find(|id| matches_at_start(compiled, id)) {
+        out.push(Diagnostic::warning(
+            Code::OverbroadRegex,
+            path,
+            format!(
+                "is over-broad: it matches ordinary IDs such as `{hit}`{}",
+                if ns.exclusive { ", and it is exclusive: nobody else could use them" } else { "" }
+            ),
+        ));
+    }
+    if never_matches(regex, kind.sigil()) {
+        out.push(Diagnostic::warning(
+            Code::NeverMatches,
+            path,
+            format!(
+                "can never match: {} IDs start with `{}`, and homeservers match at the start of the ID",
+                kind.key(),
+                kind.sigil()
+            ),
+        ));
+    }
+    let (start, end) = anchors(regex);
+    if !start {
+        out.push(Diagnostic::warning(
+            Code::UnanchoredRegex,
+            path,
+            "does not start with `^`: Synapse matches at the start anyway (`re.match`), but a \
+             homeserver that searches would also match IDs that merely contain it",
+        ));
+    }
+    if !end {
+        out.push(Diagnostic::warning(
+            Code::UnanchoredRegex,
+            path,
+            "does not end with `$` (or `.*`): it also matches every ID that merely starts like one \
+             of its matches (e.g. `…:example.org.evil.com`)",
+        ));
+    }
+    if let Some(server_part) = server_part(regex)
+        && has_unescaped_dot(server_part)
+    {
+        out.push(Diagnostic::warning(
+            Code::UnescapedDot,
+            path,
+            "has an unescaped `.` in the server name, which matches any character; write `\\.`",
+        ));
+    }
+    if ns.exclusive && matches!(kind, NamespaceKind::Users | NamespaceKind::Aliases) {
+        let body = regex.strip_prefix('^').unwrap_or(regex);
+        let body = body.strip_prefix('\\').unwrap_or(body);
+        if let Some(rest) = body.strip_prefix(kind.sigil())
+            && !rest.starts_with('_')
+        {
+            out.push(Diagnostic::warning(
+                Code::ExclusiveWithoutUnderscore,
+                path,
+                format!(
+                    "exclusive namespaces should begin with `_` after the sigil and name the service, \
+                     e.g. `{}_irc_.*` (spec: Registration)",
+                    kind.sigil()
+                ),
+            ));
+        }
+    }
+}
+
+/// Whether every match of `regex` must start with a literal that does not start with `sigil`.
+fn never_matches(regex: &str, sigil: char) -> bool {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let Ok(hir) = regex_syntax::parse(regex) else { return false };
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let Some(literals) = seq.literals() else { return false };
+    let mut buf = [0u8; 4];
+    let sigil = sigil.encode_utf8(&mut buf).as_bytes();
+    !literals.is_empty()
+        && literals.iter().all(|l| !l.as_bytes().is_empty() && !l.as_bytes().starts_with(sigil))
+}
+
+/// Whether the pattern is anchored at the start (`^`, `\A`) and at the end (`$`, `\z`, or a
+/// trailing `.*`/`.+`), in every top-level alternative.
+fn anchors(regex: &str) -> (bool, bool) {
+    use regex_syntax::ast::{Ast, AssertionKind, RepetitionKind, RepetitionOp};
+    let Ok(ast) = regex_syntax::ast::parse::Parser::new().parse(regex) else { return (true, true) };
+    let branches: Vec<&Ast> = match &ast {
+        Ast::Alternation(alt) => alt.asts.iter().collect(),
+        other => vec![other],
+    };
+    let mut start = true;
+    let mut end = true;
+    for branch in branches {
+        let items: Vec<&Ast> = match branch {
+            Ast::Concat(c) => c.asts.iter().filter(|a| !matches!(a, Ast::Flags(_))).collect(),
+            other => vec![other],
+        };
+        let first_ok = matches!(
+            items.first(),
+            Some(Ast::Assertion(a)) if matches!(a.kind, AssertionKind::StartLine | AssertionKind::StartText)
+        );
+        let last_ok = match items.last() {
+            Some(Ast::Assertion(a)) => matches!(a.kind, AssertionKind::EndLine | AssertionKind::EndText),
+            Some(Ast::Repetition(rep)) => {
+                matches!(*rep.ast, Ast::Dot(_))
+                    && matches!(
+                        rep.op,
+                        RepetitionOp { kind: RepetitionKind::ZeroOrMore | RepetitionKind::OneOrMore, .. }
+                    )
+            }
+            _ => false,
+        };
+        start &= first_ok;
+        end &= last_ok;
+    }
+    (start, end)
+}
+
+/// The text after the last unescaped `:` outside a class: the server-name part of an ID regex.
+fn server_part(regex: &str) -> Option<&str> {
+    let bytes = regex.as_bytes();
+    let mut last = None;
+    let mut i = 0;
+    let mut in_class = false;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 1,
+            b'[' => in_class = true,
+            b']' => in_class = false,
+            b':' if !in_class => last = Some(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    // `(?i:…)` and `(?:…)` colons belong to groups, not to IDs.
+    let idx = last?;
+    if idx > 0 && (bytes[idx - 1] == b'?' || regex[..idx].ends_with(|c: char| c.is_ascii_alphabetic()) && regex[..idx].contains("(?")) {
+        let before = &regex[..idx];
+        if before.rfind("(?").is_some_and(|p| before[p + 2..].bytes().all(|b| b.is_ascii_alphabetic() || b == b'-')) {
+            return None;
+        }
+    }
+    regex.get(idx + 1..)
+}
+
+/// Whether `s` has a `.` that is neither escaped, in a class, nor followed by a quantifier.
+fn has_unescaped_dot(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    let mut in_class = false;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 1,
+            b'[' => in_class = true,
+            b']' => in_class = false,
+            b'.' if !in_class => {
+                let quantified = matches!(bytes.get(i + 1), Some(b'*' | b'+' | b'?' | b'{'));
+                if !quantified {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    false
+}
+
+/// A server name spelled literally in a user namespace (`@_irc_.*:example\.org$`).
+fn infer_server_name(r: &Registration) -> Option<String> {
+    r.namespaces.users.iter().find_map(|ns| {
+        let part = server_part(&ns.regex)?;
+        let part = part.strip_suffix('$').unwrap_or(part);
+        let unescaped = part.replace("\\.", ".").replace("\\-", "-");
+        let plausible = !unescaped.is_empty()
+            && unescaped.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+            && !has_unescaped_dot(part);
+        plausible.then_some(unescaped)
+    })
+}
+
+fn check_bot_coverage(r: &Registration, server_name: Option<&str>, out: &mut Vec<Diagnostic>) {
+    let exclusive: Vec<Namespace> =
+        r.namespaces.users.iter().filter(|n| n.exclusive).cloned().collect();
+    let (Some(server), false) = (server_name, exclusive.is_empty()) else { return };
+    if r.sender_localpart.is_empty() {
+        return;
+    }
+    let Ok(matcher) = NamespaceMatcher::new(&exclusive) else { return };
+    let bot = format!("@{}:{server}", r.sender_localpart);
+    if !matcher.is_match(&bot) {
+        out.push(Diagnostic::warning(
+            Code::BotNotInExclusiveNamespace,
+            "sender_localpart",
+            format!(
+                "the bot `{bot}` is not covered by an exclusive user namespace, so another \
+                 appservice or user could claim it; extend a namespace (e.g. `@_irc_.*` with \
+                 sender_localpart `_irc_bot`)"
+            ),
+        ));
+    }
+}
+
+fn check_protocols(r: &Registration, out: &mut Vec<Diagnostic>) {
+    let Some(protocols) = &r.protocols else { return };
+    let mut seen = BTreeSet::new();
+    for (i, p) in protocols.iter().enumerate() {
+        let path = format!("protocols[{i}]");
+        if p.trim().is_empty() {
+            out.push(Diagnostic::error(Code::InvalidProtocol, path, "must not be empty"));
+        } else if !seen.insert(p.as_str()) {
+            out.push(Diagnostic::warning(Code::InvalidProtocol, path, format!("`{p}` is listed twice")));
+        }
+    }
+}
+
+fn check_unknown_keys(r: &Registration, out: &mut Vec<Diagnostic>) {
+    for key in r.extra.keys() {
+        // Namespaced keys (`io.element.msc4512.proxy_url`) are extensions, not typos.
+        if key.contains('.') || KNOWN_TOP_LEVEL_KEYS.contains(&key.as_str()) {
+            continue;
+        }
+        let suggestion = KNOWN_TOP_LEVEL_KEYS
+            .iter()
+            .filter(|k| !k.contains('.'))
+            .map(|k| (edit_distance(key, k), *k))
+            .min()
+            .filter(|(d, _)| *d <= 2)
+            .map(|(_, k)| format!("; did you mean `{k}`?"))
+            .unwrap_or_default();
+        out.push(Diagnostic::warning(
+            Code::UnknownKey,
+            key.as_str(),
+            format!("unknown key, ignored by homeservers{suggestion}"),
+        ));
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entropy() {
+        assert!(entropy_bits("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa") < 1.0);
+        assert!(entropy_bits("Zq8vN3kLp0RtY7wX2mB5cH9jD4fG6sA1eU0iO8yT3rW5qE7") > 200.0);
+    }
+
+    #[test]
+    fn server_parts() {
+        assert_eq!(server_part(r"@_irc_.*:example\.org"), Some(r"example\.org"));
+        assert_eq!(server_part(r"(?i:@_irc_.*)"), None);
+        assert_eq!(server_part(r"@_irc_[:]x"), None);
+        assert!(has_unescaped_dot("example.org"));
+        assert!(!has_unescaped_dot(r"example\.org"));
+        assert!(!has_unescaped_dot(".*"));
+    }
+
+    #[test]
+    fn anchoring() {
+        assert_eq!(anchors(r"^@_irc_.*:example\.org$"), (true, true));
+        assert_eq!(anchors(r"@_irc_.*"), (false, true));
+        assert_eq!(anchors(r"^@bot:example\.org"), (true, false));
+        assert_eq!(anchors(r"(?i)^@a.*"), (true, true));
+        assert_eq!(anchors(r"^@a.*|@b.*"), (false, true));
+    }
+
+    #[test]
+    fn never_matching_patterns() {
+        assert!(never_matches("_irc_.*", '@'));
+        assert!(never_matches("^_irc_.*", '@'));
+        assert!(!never_matches("@_irc_.*", '@'));
+        assert!(!never_matches(".*_irc_.*", '@'));
+        assert!(!never_matches("(?i)@_IRC_.*", '@'));
+        assert!(never_matches("@_irc_.*", '#'));
+    }
+
+    #[test]
+    fn typo_suggestions() {
+        assert_eq!(edit_distance("recieve_ephemeral", "receive_ephemeral"), 2);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+}
