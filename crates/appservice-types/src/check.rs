@@ -83,7 +83,11 @@ fn check_id(r: &Registration, out: &mut Vec<Diagnostic>) {
     if r.id.trim().is_empty() {
         out.push(Diagnostic::error(Code::Empty, "id", "must not be empty"));
     } else if r.id.contains('|') {
-        out.push(Diagnostic::error(Code::InvalidId, "id", "must not contain `|` (Synapse refuses it)"));
+        out.push(Diagnostic::error(
+            Code::InvalidId,
+            "id",
+            "must not contain `|` (Synapse refuses it)",
+        ));
     } else if r.id.chars().any(char::is_control) {
         out.push(Diagnostic::error(Code::InvalidId, "id", "must not contain control characters"));
     }
@@ -93,14 +97,21 @@ fn check_url(r: &Registration, out: &mut Vec<Diagnostic>) {
     let Some(raw) = &r.url else { return };
     let err = |message: String| Diagnostic::error(Code::InvalidUrl, "url", message);
     if raw.trim().is_empty() {
-        out.push(err("is empty: write `url: null` for an appservice that receives no traffic".to_owned()));
+        out.push(err(
+            "is empty: write `url: null` for an appservice that receives no traffic".to_owned()
+        ));
         return;
     }
     match url::Url::parse(raw) {
-        Err(e) => out.push(err(format!("is not a URL ({e}); expected http(s)://host[:port][/path] or null"))),
+        Err(e) => out.push(err(format!(
+            "is not a URL ({e}); expected http(s)://host[:port][/path] or null"
+        ))),
         Ok(u) => {
             if !matches!(u.scheme(), "http" | "https") {
-                out.push(err(format!("has scheme `{}`; the homeserver only speaks http and https", u.scheme())));
+                out.push(err(format!(
+                    "has scheme `{}`; the homeserver only speaks http and https",
+                    u.scheme()
+                )));
             } else if u.host_str().is_none_or(str::is_empty) {
                 out.push(err("has no host".to_owned()));
             }
@@ -288,7 +299,11 @@ fn check_namespaces(r: &Registration, server_name: Option<&str>, out: &mut Vec<D
             }
             match dialect_notes(&ns.regex) {
                 Err(message) => {
-                    out.push(Diagnostic::error(Code::InvalidRegex, &regex_path, format!("does not compile: {message}")));
+                    out.push(Diagnostic::error(
+                        Code::InvalidRegex,
+                        &regex_path,
+                        format!("does not compile: {message}"),
+                    ));
                     continue;
                 }
                 Ok(notes) => {
@@ -300,7 +315,11 @@ fn check_namespaces(r: &Registration, server_name: Option<&str>, out: &mut Vec<D
             let compiled = match compile_one(&ns.regex) {
                 Ok(c) => c,
                 Err(e) => {
-                    out.push(Diagnostic::error(Code::InvalidRegex, &regex_path, format!("does not compile: {e}")));
+                    out.push(Diagnostic::error(
+                        Code::InvalidRegex,
+                        &regex_path,
+                        format!("does not compile: {e}"),
+                    ));
                     continue;
                 }
             };
@@ -328,7 +347,9 @@ fn lint_regex(
     out: &mut Vec<Diagnostic>,
 ) {
     let regex = ns.regex.as_str();
-    if let Some(hit) = ordinary_ids(kind, server_name).into_iter().find(|id| matches_at_start(compiled, id)) {
+    if let Some(hit) =
+        ordinary_ids(kind, server_name).into_iter().find(|id| matches_at_start(compiled, id))
+    {
         out.push(Diagnostic::warning(
             Code::OverbroadRegex,
             path,
@@ -409,7 +430,7 @@ fn never_matches(regex: &str, sigil: char) -> bool {
 /// Whether the pattern is anchored at the start (`^`, `\A`) and at the end (`$`, `\z`, or a
 /// trailing `.*`/`.+`), in every top-level alternative.
 fn anchors(regex: &str) -> (bool, bool) {
-    use regex_syntax::ast::{Ast, AssertionKind, RepetitionKind, RepetitionOp};
+    use regex_syntax::ast::{AssertionKind, Ast, RepetitionKind, RepetitionOp};
     let Ok(ast) = regex_syntax::ast::parse::Parser::new().parse(regex) else { return (true, true) };
     let branches: Vec<&Ast> = match &ast {
         Ast::Alternation(alt) => alt.asts.iter().collect(),
@@ -427,12 +448,17 @@ fn anchors(regex: &str) -> (bool, bool) {
             Some(Ast::Assertion(a)) if matches!(a.kind, AssertionKind::StartLine | AssertionKind::StartText)
         );
         let last_ok = match items.last() {
-            Some(Ast::Assertion(a)) => matches!(a.kind, AssertionKind::EndLine | AssertionKind::EndText),
+            Some(Ast::Assertion(a)) => {
+                matches!(a.kind, AssertionKind::EndLine | AssertionKind::EndText)
+            }
             Some(Ast::Repetition(rep)) => {
                 matches!(*rep.ast, Ast::Dot(_))
                     && matches!(
                         rep.op,
-                        RepetitionOp { kind: RepetitionKind::ZeroOrMore | RepetitionKind::OneOrMore, .. }
+                        RepetitionOp {
+                            kind: RepetitionKind::ZeroOrMore | RepetitionKind::OneOrMore,
+                            ..
+                        }
                     )
             }
             _ => false,
@@ -461,9 +487,16 @@ fn server_part(regex: &str) -> Option<&str> {
     }
     // `(?i:…)` and `(?:…)` colons belong to groups, not to IDs.
     let idx = last?;
-    if idx > 0 && (bytes[idx - 1] == b'?' || regex[..idx].ends_with(|c: char| c.is_ascii_alphabetic()) && regex[..idx].contains("(?")) {
+    if idx > 0
+        && (bytes[idx - 1] == b'?'
+            || regex[..idx].ends_with(|c: char| c.is_ascii_alphabetic())
+                && regex[..idx].contains("(?"))
+    {
         let before = &regex[..idx];
-        if before.rfind("(?").is_some_and(|p| before[p + 2..].bytes().all(|b| b.is_ascii_alphabetic() || b == b'-')) {
+        if before
+            .rfind("(?")
+            .is_some_and(|p| before[p + 2..].bytes().all(|b| b.is_ascii_alphabetic() || b == b'-'))
+        {
             return None;
         }
     }
@@ -500,7 +533,9 @@ fn infer_server_name(r: &Registration) -> Option<String> {
         let part = part.strip_suffix('$').unwrap_or(part);
         let unescaped = part.replace("\\.", ".").replace("\\-", "-");
         let plausible = !unescaped.is_empty()
-            && unescaped.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+            && unescaped.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+            })
             && !has_unescaped_dot(part);
         plausible.then_some(unescaped)
     })
@@ -536,7 +571,11 @@ fn check_protocols(r: &Registration, out: &mut Vec<Diagnostic>) {
         if p.trim().is_empty() {
             out.push(Diagnostic::error(Code::InvalidProtocol, path, "must not be empty"));
         } else if !seen.insert(p.as_str()) {
-            out.push(Diagnostic::warning(Code::InvalidProtocol, path, format!("`{p}` is listed twice")));
+            out.push(Diagnostic::warning(
+                Code::InvalidProtocol,
+                path,
+                format!("`{p}` is listed twice"),
+            ));
         }
     }
 }

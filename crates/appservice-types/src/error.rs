@@ -226,7 +226,10 @@ mod tests {
     fn renders_spec_shape() {
         let e = MatrixError::unrecognized_endpoint("Unrecognized request");
         let v: serde_json::Value = serde_json::from_str(&e.body_json()).unwrap();
-        assert_eq!(v, serde_json::json!({"errcode": "M_UNRECOGNIZED", "error": "Unrecognized request"}));
+        assert_eq!(
+            v,
+            serde_json::json!({"errcode": "M_UNRECOGNIZED", "error": "Unrecognized request"})
+        );
         assert_eq!(e.status(), 404);
         assert_eq!(MatrixError::method_not_allowed("x").status(), 405);
     }

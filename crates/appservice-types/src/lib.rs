@@ -1,15 +1,81 @@
-//! placeholder
-#![allow(missing_docs)]
+//! Types and validation for the [Matrix Application Service API] (spec v1.19).
+//!
+//! This crate is usable on its own, for example to lint a registration file: it has no async
+//! runtime, HTTP server or `tower` dependency (checked by `cargo xtask deps`). It builds on
+//! ruma — identifiers, events and the endpoint types are ruma's, re-exported where ruma models
+//! them correctly — and adds what ruma lacks:
+//!
+//! * [`Registration`]: YAML/JSON parsing that keeps unknown keys and the unstable flags
+//!   homeservers read (`de.sorunome.msc2409.push_ephemeral`, `org.matrix.msc3202`,
+//!   `io.element.msc4190`), reporting every structural problem at once;
+//! * [`Registration::check`] and [`ValidatedRegistration`]: every error and lint warning, with
+//!   the path to the field (tokens, URL, localpart, regexes, Python-vs-Rust regex dialect…);
+//! * [`NamespaceMatcher`]: namespace matching with Synapse's semantics (a regex matches at the
+//!   *start* of the ID, like Python's `re.match`), and [`interest`] rules on top;
+//! * [`transaction::Transaction`]: a lazy, lenient transaction body (stable and unstable keys,
+//!   one malformed event never fails the others, unknown keys kept);
+//! * [`MatrixError`]: the spec's `{"errcode", "error"}` error with its HTTP status;
+//! * [`Secret`]: tokens that never appear in `Debug`/`Display`, compared in constant time.
+//!
+//! # Example: validate a registration and match user IDs
+//!
+//! ```
+//! use appservice_types::{CheckOptions, Registration, ValidatedRegistration};
+//!
+//! let yaml = r#"
+//! id: irc
+//! url: "http://127.0.0.1:9000"
+//! as_token: "kT8vN3kLp0RtY7wX2mB5cH9jD4fG6sA1eU0iO8yT3rW5qE7z"
+//! hs_token: "Pq2bV9nM4xC7zL1kJ6hG3fD8sA5wE0rT2yU9iO4pQ7mN1bV"
+//! sender_localpart: _irc_bot
+//! rate_limited: false
+//! namespaces:
+//!   users:
+//!     - exclusive: true
+//!       regex: '^@_irc_.*:example\.org$'
+//! "#;
+//!
+//! // Every problem at once, for tools: errors and warnings with field paths.
+//! let registration = Registration::parse(yaml)?;
+//! for diagnostic in registration.check(&CheckOptions::new().server_name("example.org")) {
+//!     println!("{diagnostic}"); // e.g. `warning[weak-token] as_token: …`
+//! }
+//!
+//! // Parse, don't validate: the rest of the stack takes a `ValidatedRegistration`.
+//! let registration = ValidatedRegistration::try_from(registration)?;
+//! assert!(registration.users().is_exclusive_match("@_irc_alice:example.org"));
+//! assert!(!registration.users().is_match("@alice:example.org"));
+//! // Tokens never leak through Debug.
+//! assert!(!format!("{registration:?}").contains("kT8vN3"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! [Matrix Application Service API]: https://spec.matrix.org/v1.19/application-service-api/
+
 pub mod check;
 pub mod diagnostic;
+pub mod ephemeral;
 pub mod error;
+pub mod interest;
 pub mod namespace;
+pub mod ping;
+pub mod query;
 mod regex_dialect;
 pub mod registration;
 pub mod secret;
+pub mod thirdparty;
+pub mod transaction;
+pub mod validated;
+
 pub use check::CheckOptions;
 pub use diagnostic::{Code, Diagnostic, Severity};
 pub use error::{ErrorBody, ErrorCode, MatrixError};
 pub use namespace::NamespaceMatcher;
-pub use registration::{Namespace, NamespaceKind, Namespaces, Registration, RegistrationInit};
+pub use registration::{
+    Namespace, NamespaceKind, Namespaces, ParseError, Registration, RegistrationInit,
+};
 pub use secret::Secret;
+pub use validated::{InvalidRegistration, ValidatedRegistration};
+
+/// ruma's identifier and serde types this crate's API uses, for convenience.
+pub use ruma_common::{self as ruma_common, serde::Raw};

@@ -62,7 +62,7 @@ pub struct InvalidNamespaceRegex {
     pub index: usize,
     /// What the regex engine said.
     #[source]
-    pub source: RegexError,
+    pub source: Box<RegexError>,
 }
 
 impl NamespaceMatcher {
@@ -76,7 +76,7 @@ impl NamespaceMatcher {
             meta::Builder::new()
                 .configure(config().match_kind(MatchKind::All))
                 .build_many(&patterns)
-                .map_err(|source| InvalidNamespaceRegex { index: 0, source })
+                .map_err(|source| InvalidNamespaceRegex { index: 0, source: Box::new(source) })
         };
         let all = build(namespaces.iter().map(|n| n.regex.as_str()).collect())?;
         let exclusive =
@@ -133,8 +133,8 @@ fn anchored(id: &str) -> Input<'_> {
 }
 
 /// One compiled namespace regex; match it with [`matches_at_start`].
-pub(crate) fn compile_one(regex: &str) -> Result<meta::Regex, RegexError> {
-    meta::Builder::new().configure(config()).build(regex)
+pub(crate) fn compile_one(regex: &str) -> Result<meta::Regex, Box<RegexError>> {
+    meta::Builder::new().configure(config()).build(regex).map_err(Box::new)
 }
 
 /// Whether `regex` (from [`compile_one`]) matches at the start of `id`.

@@ -57,7 +57,11 @@ pub struct Registration {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receive_ephemeral: Option<bool>,
     /// Legacy MSC2409 flag: ephemeral data under `de.sorunome.msc2409.ephemeral`.
-    #[serde(default, rename = "de.sorunome.msc2409.push_ephemeral", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "de.sorunome.msc2409.push_ephemeral",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub push_ephemeral: Option<bool>,
     /// MSC3202 flag: device lists and key counts in transactions.
     #[serde(default, rename = "org.matrix.msc3202", skip_serializing_if = "Option::is_none")]
@@ -236,19 +240,24 @@ impl Registration {
     /// YAML is read like PyYAML reads it for Synapse (YAML 1.1 booleans such as `yes` are
     /// booleans). Every structural problem (missing keys, wrong types) is reported at once.
     pub fn parse(input: &str) -> Result<Self, ParseError> {
-        if input.trim_start().starts_with('{') { Self::from_json(input) } else { Self::from_yaml(input) }
+        if input.trim_start().starts_with('{') {
+            Self::from_json(input)
+        } else {
+            Self::from_yaml(input)
+        }
     }
 
     /// Parses a registration from YAML.
     pub fn from_yaml(input: &str) -> Result<Self, ParseError> {
         let options = serde_saphyr::options! { with_snippet: false };
-        let value: JsonValue = serde_saphyr::from_str_with_options(input, options).map_err(|e| {
-            // Render without the source snippet: it could show a token.
-            let rendered = e.render_with_options(serde_saphyr::render_options! {
-                snippets: serde_saphyr::SnippetMode::Off,
-            });
-            ParseError::one(Code::Syntax, "", format!("not valid YAML: {rendered}"))
-        })?;
+        let value: JsonValue =
+            serde_saphyr::from_str_with_options(input, options).map_err(|e| {
+                // Render without the source snippet: it could show a token.
+                let rendered = e.render_with_options(serde_saphyr::render_options! {
+                    snippets: serde_saphyr::SnippetMode::Off,
+                });
+                ParseError::one(Code::Syntax, "", format!("not valid YAML: {rendered}"))
+            })?;
         Self::from_value(value)
     }
 
@@ -431,7 +440,10 @@ fn structure_problems(value: &JsonValue) -> Vec<Diagnostic> {
         out.push(Diagnostic::error(
             Code::NotAnObject,
             "",
-            format!("a registration must be an object (a YAML mapping), found {}", type_name(value)),
+            format!(
+                "a registration must be an object (a YAML mapping), found {}",
+                type_name(value)
+            ),
         ));
         return out;
     };

@@ -1,0 +1,460 @@
+//! `PUT /_matrix/app/*/transactions/{txnId}`: the body of a transaction, parsed lazily.
+//!
+//! ruma's `push_events::v1::Request` is strict (a missing or malformed optional section fails the
+//! whole body), reads only one spelling of each unstable key and drops unknown keys. A
+//! homeserver retries a refused transaction forever, so one bad section would block every later
+//! event for the appservice (checklist IN-3). [`Transaction`] instead:
+//!
+//! * keeps each event as a lazy [`Raw`] value: one malformed event never fails the others;
+//! * reads every spelling homeservers send (stable first, then unstable; see [`Transaction`]);
+//! * keeps a malformed optional section, and every unknown key, in [`Transaction::extra`],
+//!   noting the problem in [`Transaction::problems`], instead of failing;
+//! * fails only when the body is not JSON, not an object, or has no `events` list.
+
+use std::{borrow::Cow, collections::BTreeMap};
+
+use ruma_common::{OneTimeKeyAlgorithm, OwnedDeviceId, OwnedUserId, serde::Raw};
+use ruma_events::AnyTimelineEvent;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::MatrixError;
+
+pub use ruma_appservice_api::event::push_events::v1::{
+    AnyAppserviceToDeviceEvent, DeviceLists, EphemeralData,
+};
+
+/// One-time-key counts: user → device → algorithm → count (MSC3202).
+pub type OneTimeKeyCounts =
+    BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, BTreeMap<OneTimeKeyAlgorithm, js_int::UInt>>>;
+
+/// Unused fallback key types: user → device → algorithms (MSC3202).
+pub type UnusedFallbackKeyTypes =
+    BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, Vec<OneTimeKeyAlgorithm>>>;
+
+/// The keys of the ephemeral list, in order of precedence: the stable key (spec v1.13), then
+/// MSC2409's (sent by Synapse when only `de.sorunome.msc2409.push_ephemeral` is set).
+pub const EPHEMERAL_KEYS: &[&str] = &["ephemeral", "de.sorunome.msc2409.ephemeral"];
+/// The keys of the to-device list (MSC4203): the proposed stable key, then the one Synapse sends.
+pub const TO_DEVICE_KEYS: &[&str] = &["to_device", "de.sorunome.msc2409.to_device"];
+/// The keys of the device-list changes (MSC3202).
+pub const DEVICE_LISTS_KEYS: &[&str] = &["device_lists", "org.matrix.msc3202.device_lists"];
+/// The keys of the one-time-key counts (MSC3202), including the misspelling Synapse also sends.
+pub const OTK_COUNT_KEYS: &[&str] = &[
+    "device_one_time_keys_count",
+    "org.matrix.msc3202.device_one_time_keys_count",
+    "org.matrix.msc3202.device_one_time_key_counts",
+];
+/// The keys of the unused fallback key types (MSC3202).
+pub const FALLBACK_KEYS: &[&str] =
+    &["device_unused_fallback_key_types", "org.matrix.msc3202.device_unused_fallback_key_types"];
+
+/// A section of a transaction, with the key it was read from.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Section<T> {
+    /// The key it came under (one of the `*_KEYS` lists).
+    pub key: &'static str,
+    /// The value.
+    pub value: T,
+}
+
+/// The body of `PUT /_matrix/app/v1/transactions/{txnId}`.
+///
+/// **Precedence.** For each section the first key present (and not `null`) of its list wins:
+/// [`EPHEMERAL_KEYS`], [`TO_DEVICE_KEYS`], [`DEVICE_LISTS_KEYS`], [`OTK_COUNT_KEYS`],
+/// [`FALLBACK_KEYS`]. Synapse never sends two spellings of a list that differ (it sends the OTK
+/// counts under both spellings, with the same value); the spellings that lose stay in
+/// [`extra`](Self::extra), so nothing is lost and a round trip is exact.
+///
+/// ```
+/// use appservice_types::transaction::Transaction;
+///
+/// let body = br#"{
+///   "events": [
+///     {"type": "m.room.message", "event_id": "$1", "room_id": "!r", "sender": "@a:x",
+///      "origin_server_ts": 1, "content": {"body": "hi"}},
+///     "not an event"
+///   ],
+///   "de.sorunome.msc2409.ephemeral": [
+///     {"type": "m.typing", "room_id": "!r", "content": {"user_ids": ["@a:x"]}}
+///   ]
+/// }"#;
+/// let txn = Transaction::from_slice(body).unwrap();
+/// assert_eq!(txn.events.len(), 2);
+/// let envelopes: Vec<_> = txn.envelopes().collect();
+/// assert_eq!(envelopes[0].as_ref().unwrap().event_type, "m.room.message");
+/// assert!(envelopes[1].is_err()); // one malformed event does not fail the others
+/// assert_eq!(txn.ephemeral.as_ref().unwrap().key, "de.sorunome.msc2409.ephemeral");
+/// ```
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct Transaction {
+    /// The timeline events, in order, each parsed only on demand.
+    pub events: Vec<Raw<AnyTimelineEvent>>,
+    /// Ephemeral data (`m.typing`, `m.receipt`, `m.presence`, …).
+    pub ephemeral: Option<Section<Vec<Raw<EphemeralData>>>>,
+    /// To-device messages for the appservice's users (MSC4203).
+    pub to_device: Option<Section<Vec<Raw<AnyAppserviceToDeviceEvent>>>>,
+    /// Device-list changes (MSC3202), parsed on demand.
+    pub device_lists: Option<Section<Raw<DeviceLists>>>,
+    /// One-time-key counts (MSC3202), parsed on demand.
+    pub device_one_time_keys_count: Option<Section<Raw<OneTimeKeyCounts>>>,
+    /// Unused fallback key types (MSC3202), parsed on demand.
+    pub device_unused_fallback_key_types: Option<Section<Raw<UnusedFallbackKeyTypes>>>,
+    /// Every other top-level key (including losing spellings and malformed sections), as is.
+    pub extra: BTreeMap<String, Box<RawValue>>,
+    /// Optional sections that were present but malformed (they are kept in `extra`).
+    pub problems: Vec<SectionProblem>,
+}
+
+/// An optional section that was present but not of the expected JSON shape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SectionProblem {
+    /// The key.
+    pub key: String,
+    /// What was wrong.
+    pub message: String,
+}
+
+/// Why a transaction body was refused as a whole.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransactionError {
+    /// The body is not JSON (→ 400 `M_NOT_JSON`).
+    #[error("the body is not valid JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    /// The body is JSON but not an object (→ 400 `M_BAD_JSON`).
+    #[error("the body must be a JSON object")]
+    NotAnObject,
+    /// `events` is missing (→ 400 `M_BAD_JSON`).
+    #[error("the body has no `events` list")]
+    MissingEvents,
+    /// `events` is not a list (→ 400 `M_BAD_JSON`).
+    #[error("`events` must be a list")]
+    EventsNotAList,
+}
+
+impl TransactionError {
+    /// The spec-shaped error to answer with.
+    pub fn to_matrix_error(&self) -> MatrixError {
+        match self {
+            Self::NotJson(_) => MatrixError::not_json(self.to_string()),
+            _ => MatrixError::bad_json(self.to_string()),
+        }
+    }
+}
+
+impl Transaction {
+    /// A transaction with these events and nothing else.
+    pub fn new(events: Vec<Raw<AnyTimelineEvent>>) -> Self {
+        Self { events, ..Self::default() }
+    }
+
+    /// Parses a body. Fails only if it is not a JSON object with an `events` list.
+    pub fn from_slice(body: &[u8]) -> Result<Self, TransactionError> {
+        let value: Box<RawValue> =
+            serde_json::from_slice(body).map_err(TransactionError::NotJson)?;
+        let mut map: BTreeMap<String, Box<RawValue>> =
+            serde_json::from_str(value.get()).map_err(|_| TransactionError::NotAnObject)?;
+        let events = map.remove("events").ok_or(TransactionError::MissingEvents)?;
+        let events: Vec<Raw<AnyTimelineEvent>> =
+            serde_json::from_str(events.get()).map_err(|_| TransactionError::EventsNotAList)?;
+        let mut problems = Vec::new();
+        let ephemeral = take_section(&mut map, EPHEMERAL_KEYS, &mut problems, "a list");
+        let to_device = take_section(&mut map, TO_DEVICE_KEYS, &mut problems, "a list");
+        let device_lists = take_section(&mut map, DEVICE_LISTS_KEYS, &mut problems, "an object");
+        let device_one_time_keys_count =
+            take_section(&mut map, OTK_COUNT_KEYS, &mut problems, "an object");
+        let device_unused_fallback_key_types =
+            take_section(&mut map, FALLBACK_KEYS, &mut problems, "an object");
+        Ok(Self {
+            events,
+            ephemeral,
+            to_device,
+            device_lists,
+            device_one_time_keys_count,
+            device_unused_fallback_key_types,
+            extra: map,
+            problems,
+        })
+    }
+
+    /// The envelope (type, IDs, sender, state key, timestamp) of each event, in order.
+    pub fn envelopes(&self) -> impl Iterator<Item = Result<EventEnvelope<'_>, serde_json::Error>> {
+        self.events.iter().map(EventEnvelope::parse)
+    }
+
+    /// The ephemeral data, each parsed into ruma's typed [`EphemeralData`] on demand.
+    pub fn ephemeral_data(&self) -> impl Iterator<Item = Result<EphemeralData, serde_json::Error>> {
+        self.ephemeral.iter().flat_map(|s| s.value.iter().map(Raw::deserialize))
+    }
+
+    /// The to-device messages, each parsed on demand.
+    pub fn to_device_messages(
+        &self,
+    ) -> impl Iterator<Item = Result<AnyAppserviceToDeviceEvent, serde_json::Error>> {
+        self.to_device.iter().flat_map(|s| s.value.iter().map(Raw::deserialize))
+    }
+
+    /// Whether the transaction carries nothing at all (Synapse re-sends emptied retries).
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+            && self.ephemeral.as_ref().is_none_or(|s| s.value.is_empty())
+            && self.to_device.as_ref().is_none_or(|s| s.value.is_empty())
+            && self.device_lists.is_none()
+            && self.device_one_time_keys_count.is_none()
+            && self.device_unused_fallback_key_types.is_none()
+    }
+
+    /// Serializes the body: sorted keys, every section under the key it was read from, and
+    /// `extra` as is. `Transaction::from_slice(t.to_json().as_bytes())` gives `t` back.
+    pub fn to_json(&self) -> String {
+        let mut map: BTreeMap<&str, Cow<'_, RawValue>> = BTreeMap::new();
+        for (k, v) in &self.extra {
+            map.insert(k, Cow::Borrowed(&**v));
+        }
+        map.insert("events", raw_of(&self.events));
+        if let Some(s) = &self.ephemeral {
+            map.insert(s.key, raw_of(&s.value));
+        }
+        if let Some(s) = &self.to_device {
+            map.insert(s.key, raw_of(&s.value));
+        }
+        if let Some(s) = &self.device_lists {
+            map.insert(s.key, Cow::Borrowed(s.value.json()));
+        }
+        if let Some(s) = &self.device_one_time_keys_count {
+            map.insert(s.key, Cow::Borrowed(s.value.json()));
+        }
+        if let Some(s) = &self.device_unused_fallback_key_types {
+            map.insert(s.key, Cow::Borrowed(s.value.json()));
+        }
+        // A map of already-valid raw JSON values always serializes.
+        serde_json::to_string(&map).unwrap_or_default()
+    }
+
+    /// Converts to ruma's request type (lossy: unknown keys, malformed sections and every event
+    /// ruma cannot read are kept only as raw values inside it, or dropped where it has no field).
+    pub fn into_ruma(
+        self,
+        txn_id: ruma_common::OwnedTransactionId,
+    ) -> ruma_appservice_api::event::push_events::v1::Request {
+        let mut req =
+            ruma_appservice_api::event::push_events::v1::Request::new(txn_id, self.events);
+        if let Some(s) = self.ephemeral {
+            req.ephemeral = s.value;
+        }
+        if let Some(s) = self.to_device {
+            req.to_device = s.value;
+        }
+        if let Some(Ok(v)) = self.device_lists.map(|s| s.value.deserialize()) {
+            req.device_lists = v;
+        }
+        if let Some(Ok(v)) = self.device_one_time_keys_count.map(|s| s.value.deserialize()) {
+            req.device_one_time_keys_count = v;
+        }
+        if let Some(Ok(v)) = self.device_unused_fallback_key_types.map(|s| s.value.deserialize()) {
+            req.device_unused_fallback_key_types = v;
+        }
+        req
+    }
+}
+
+fn raw_of<T>(items: &[Raw<T>]) -> Cow<'static, RawValue> {
+    let parts: Vec<&str> = items.iter().map(|r| r.json().get()).collect();
+    let json = format!("[{}]", parts.join(","));
+    // Joining valid JSON values with commas inside brackets is a valid JSON array.
+    Cow::Owned(RawValue::from_string(json).unwrap_or_else(|_| empty_list()))
+}
+
+fn empty_list() -> Box<RawValue> {
+    RawValue::from_string("[]".to_owned()).unwrap_or_else(|_| unreachable!("`[]` is JSON"))
+}
+
+trait SectionValue: Sized {
+    fn from_raw(raw: &RawValue) -> Option<Self>;
+}
+
+impl<T> SectionValue for Vec<Raw<T>> {
+    fn from_raw(raw: &RawValue) -> Option<Self> {
+        serde_json::from_str(raw.get()).ok()
+    }
+}
+
+impl<T> SectionValue for Raw<T> {
+    fn from_raw(raw: &RawValue) -> Option<Self> {
+        raw.get().trim_start().starts_with('{').then(|| Raw::from_json(raw.to_owned()))
+    }
+}
+
+fn take_section<T: SectionValue>(
+    map: &mut BTreeMap<String, Box<RawValue>>,
+    keys: &'static [&'static str],
+    problems: &mut Vec<SectionProblem>,
+    expected: &str,
+) -> Option<Section<T>> {
+    for key in keys {
+        let Some(raw) = map.get(*key) else { continue };
+        if raw.get() == "null" {
+            continue;
+        }
+        match T::from_raw(raw) {
+            Some(value) => {
+                map.remove(*key);
+                return Some(Section { key, value });
+            }
+            None => problems.push(SectionProblem {
+                key: (*key).to_owned(),
+                message: format!("must be {expected}; kept unparsed"),
+            }),
+        }
+    }
+    None
+}
+
+/// The envelope of a timeline event: what routing, interest and logging need, read without
+/// parsing `content`. Strings are borrowed from the event's JSON where they have no escapes.
+///
+/// Required, per the `ClientEvent` schema: `type`, `event_id`, `room_id`, `sender`,
+/// `origin_server_ts`. Room IDs are not assumed to have a `:server` part (room version 12).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct EventEnvelope<'a> {
+    /// `type`.
+    #[serde(rename = "type", borrow)]
+    pub event_type: Cow<'a, str>,
+    /// `event_id`.
+    #[serde(borrow)]
+    pub event_id: Cow<'a, str>,
+    /// `room_id`.
+    #[serde(borrow)]
+    pub room_id: Cow<'a, str>,
+    /// `sender`.
+    #[serde(borrow)]
+    pub sender: Cow<'a, str>,
+    /// `state_key`, present (possibly empty) exactly for state events.
+    #[serde(default, borrow)]
+    pub state_key: Option<Cow<'a, str>>,
+    /// `origin_server_ts`, milliseconds since the Unix epoch.
+    pub origin_server_ts: js_int::UInt,
+}
+
+impl<'a> EventEnvelope<'a> {
+    /// Reads the envelope of one event.
+    pub fn parse<T>(event: &'a Raw<T>) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(event.json().get())
+    }
+
+    /// Whether this is a state event: it has a `state_key`, even an empty one (AS-TXN-8).
+    pub fn is_state(&self) -> bool {
+        self.state_key.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Transaction {
+        Transaction::from_slice(s.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn refusals() {
+        assert!(matches!(Transaction::from_slice(b"{"), Err(TransactionError::NotJson(_))));
+        assert!(matches!(Transaction::from_slice(b""), Err(TransactionError::NotJson(_))));
+        assert!(matches!(Transaction::from_slice(b"[]"), Err(TransactionError::NotAnObject)));
+        assert!(matches!(Transaction::from_slice(b"{}"), Err(TransactionError::MissingEvents)));
+        assert!(matches!(
+            Transaction::from_slice(br#"{"events": {}}"#),
+            Err(TransactionError::EventsNotAList)
+        ));
+        let e = Transaction::from_slice(b"{").unwrap_err().to_matrix_error();
+        assert_eq!((e.status(), e.errcode().as_str()), (400, "M_NOT_JSON"));
+        let e = Transaction::from_slice(b"{}").unwrap_err().to_matrix_error();
+        assert_eq!((e.status(), e.errcode().as_str()), (400, "M_BAD_JSON"));
+    }
+
+    #[test]
+    fn stable_keys_win_and_losers_stay_in_extra() {
+        let t = parse(
+            r#"{"events":[],"ephemeral":[{"type":"m.typing"}],
+                "de.sorunome.msc2409.ephemeral":[1,2],
+                "org.matrix.msc3202.device_one_time_key_counts":{"@a:x":{}},
+                "org.matrix.msc3202.device_one_time_keys_count":{"@b:x":{}}}"#,
+        );
+        let eph = t.ephemeral.as_ref().unwrap();
+        assert_eq!((eph.key, eph.value.len()), ("ephemeral", 1));
+        assert!(t.extra.contains_key("de.sorunome.msc2409.ephemeral"));
+        let otk = t.device_one_time_keys_count.as_ref().unwrap();
+        assert_eq!(otk.key, "org.matrix.msc3202.device_one_time_keys_count");
+        assert!(t.extra.contains_key("org.matrix.msc3202.device_one_time_key_counts"));
+    }
+
+    #[test]
+    fn misspelled_otk_key_alone_is_read() {
+        let t = parse(
+            r#"{"events":[],"org.matrix.msc3202.device_one_time_key_counts":
+                {"@_irc_bob:example.org":{"DEVICEID":{"signed_curve25519":20}}}}"#,
+        );
+        let counts = t.device_one_time_keys_count.unwrap().value.deserialize().unwrap();
+        let user: OwnedUserId = "@_irc_bob:example.org".try_into().unwrap();
+        let device: OwnedDeviceId = "DEVICEID".into();
+        assert_eq!(
+            counts[&user][&device][&OneTimeKeyAlgorithm::SignedCurve25519],
+            js_int::uint!(20)
+        );
+    }
+
+    #[test]
+    fn malformed_sections_are_kept_not_fatal() {
+        let t = parse(
+            r#"{"events":[],"ephemeral":"oops","org.matrix.msc3202.device_lists":[1],"x":null}"#,
+        );
+        assert!(t.ephemeral.is_none());
+        assert!(t.device_lists.is_none());
+        assert_eq!(t.problems.len(), 2);
+        assert_eq!(t.extra.len(), 3);
+        assert_eq!(Transaction::from_slice(t.to_json().as_bytes()).unwrap().extra.len(), 3);
+    }
+
+    #[test]
+    fn null_falls_back_to_the_next_spelling() {
+        let t = parse(r#"{"events":[],"ephemeral":null,"de.sorunome.msc2409.ephemeral":[{}]}"#);
+        assert_eq!(t.ephemeral.unwrap().key, "de.sorunome.msc2409.ephemeral");
+    }
+
+    #[test]
+    fn envelope_of_room_v12_event() {
+        let t = parse(
+            r#"{"events":[{"type":"m.room.member","event_id":"$e","room_id":"!0AM4I6wXa7WaXlGazh6Asetqxr5jwdsw4MoHqnTgw9U",
+                "sender":"@a:x","state_key":"","origin_server_ts":5,"content":{}}]}"#,
+        );
+        let env = t.envelopes().next().unwrap().unwrap();
+        assert!(env.is_state());
+        assert_eq!(env.room_id, "!0AM4I6wXa7WaXlGazh6Asetqxr5jwdsw4MoHqnTgw9U");
+        assert!(matches!(env.event_type, Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn typed_views() {
+        let t = parse(
+            r#"{"events":[],"ephemeral":[
+                {"type":"m.typing","room_id":"!r:x","content":{"user_ids":["@a:x"]}},
+                {"type":"m.receipt","room_id":"!r:x","content":{"$e":{"m.read":{"@a:x":{"ts":1}}}}},
+                {"type":"m.presence","sender":"@a:x","content":{"presence":"online"}},
+                {"type":"m.something_new","content":{}}],
+               "de.sorunome.msc2409.to_device":[{"type":"m.test","sender":"@b:x","to_user_id":"@_a:x",
+                "to_device_id":"DEV","content":{"hello":"device"}}]}"#,
+        );
+        let eph: Vec<_> = t.ephemeral_data().map(Result::unwrap).collect();
+        assert!(matches!(eph[0], EphemeralData::Typing(_)));
+        assert!(matches!(eph[1], EphemeralData::Receipt(_)));
+        assert!(matches!(eph[2], EphemeralData::Presence(_)));
+        assert_eq!(eph[3].data_type(), "m.something_new");
+        let td: Vec<_> = t.to_device_messages().map(Result::unwrap).collect();
+        assert_eq!(td[0].to_device_id.as_str(), "DEV");
+    }
+}
