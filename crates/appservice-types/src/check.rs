@@ -1,7 +1,7 @@
 //! Content checks of a [`Registration`]: validation errors and lint warnings, all at once.
 //!
 //! [`Registration::check`] computes every [`Diagnostic`] (rust-analyzer's `(T, Vec<Error>)`
-//! style, for tools); [`ValidatedRegistration`] is the parse-don't-validate form the rest of the
+//! style, for tools); [`ValidatedRegistration`](crate::ValidatedRegistration) is the parse-don't-validate form the rest of the
 //! stack takes, and can only be built from a registration without errors.
 
 use std::collections::BTreeSet;
@@ -270,7 +270,7 @@ fn ordinary_ids(kind: NamespaceKind, server_name: Option<&str>) -> Vec<String> {
     }
     if kind == NamespaceKind::Rooms {
         // Room version 12 IDs have no server part.
-        out.push("!0AM4I6wXa7WaXlGazh6Asetqxr5jwdsw4MoHqnTgw9U".to_owned());
+        out.push("!Zm9vYmFyYmF6cXV4cXV1eHh5enp5MTIzNDU2Nzg".to_owned());
     }
     out
 }
@@ -545,7 +545,8 @@ fn check_bot_coverage(r: &Registration, server_name: Option<&str>, out: &mut Vec
     let exclusive: Vec<Namespace> =
         r.namespaces.users.iter().filter(|n| n.exclusive).cloned().collect();
     let (Some(server), false) = (server_name, exclusive.is_empty()) else { return };
-    if r.sender_localpart.is_empty() {
+    // An invalid localpart is an error of its own; a bot ID built from it means nothing.
+    if r.sender_localpart.is_empty() || r.sender_localpart.contains([':', '@']) {
         return;
     }
     let Ok(matcher) = NamespaceMatcher::new(&exclusive) else { return };

@@ -1,0 +1,260 @@
+//! `cargo xtask ci [JOB]...`: the CI jobs, runnable locally with the same commands.
+//!
+//! With no arguments every job runs, in the order of [`Job::ALL`], stopping at the first failure.
+//! Each external command is announced with a `==> job: command` banner so that a failure can be
+//! reproduced by copying that line.
+//!
+//! The MSRV (`workspace.package.rust-version`, currently 1.89) is not checked here yet; keep this
+//! note in sync with the workspace `Cargo.toml` and the README when an `msrv` job is added.
+
+use std::{
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, anyhow, bail};
+
+use crate::{cargo, deps, project_root};
+
+/// One CI job; `cargo xtask ci <name>` runs it alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Job {
+    /// `cargo fmt --all -- --check`.
+    Fmt,
+    /// `cargo clippy` over all targets and features, warnings denied.
+    Clippy,
+    /// The dependency guards of [`crate::deps`].
+    Deps,
+    /// Unit, integration and doc tests (nextest when available).
+    Test,
+    /// `cargo doc` with rustdoc warnings denied.
+    Doc,
+    /// `cargo deny check bans licenses sources`.
+    Deny,
+}
+
+impl Job {
+    /// Every job, in the order a bare `cargo xtask ci` runs them: cheap checks first.
+    pub(crate) const ALL: [Job; 6] =
+        [Job::Fmt, Job::Clippy, Job::Deps, Job::Test, Job::Doc, Job::Deny];
+
+    /// The name used on the command line.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Job::Fmt => "fmt",
+            Job::Clippy => "clippy",
+            Job::Deps => "deps",
+            Job::Test => "test",
+            Job::Doc => "doc",
+            Job::Deny => "deny",
+        }
+    }
+
+    /// Looks a job up by its command-line name.
+    pub(crate) fn from_name(name: &str) -> Option<Job> {
+        Job::ALL.into_iter().find(|job| job.name() == name)
+    }
+}
+
+/// Parses the job list: empty means all jobs; unknown names are an error; duplicates run once.
+pub(crate) fn parse_jobs(args: &[String]) -> Result<Vec<Job>> {
+    if args.is_empty() {
+        return Ok(Job::ALL.to_vec());
+    }
+    let mut jobs = Vec::new();
+    for arg in args {
+        let Some(job) = Job::from_name(arg) else {
+            let names: Vec<&str> = Job::ALL.iter().map(|job| job.name()).collect();
+            bail!("unknown CI job `{arg}`; expected one of: {}", names.join(", "));
+        };
+        if !jobs.contains(&job) {
+            jobs.push(job);
+        }
+    }
+    Ok(jobs)
+}
+
+/// Entry point of `cargo xtask ci`.
+pub(crate) fn run(args: &[String]) -> Result<()> {
+    let jobs = parse_jobs(args)?;
+    let mut results: Vec<(Job, Duration, bool)> = Vec::new();
+    for &job in &jobs {
+        let start = Instant::now();
+        let outcome = run_job(job);
+        let elapsed = start.elapsed();
+        results.push((job, elapsed, outcome.is_ok()));
+        match outcome {
+            Ok(()) => println!("<== {}: ok in {:.1}s\n", job.name(), elapsed.as_secs_f64()),
+            Err(err) => {
+                println!("<== {}: FAILED in {:.1}s\n", job.name(), elapsed.as_secs_f64());
+                print_summary(&jobs, &results);
+                return Err(err.context(format!("CI job `{}` failed", job.name())));
+            }
+        }
+    }
+    print_summary(&jobs, &results);
+    Ok(())
+}
+
+fn print_summary(jobs: &[Job], results: &[(Job, Duration, bool)]) {
+    println!("CI summary:");
+    for job in jobs {
+        match results.iter().find(|(done, _, _)| done == job) {
+            Some((_, elapsed, true)) => {
+                println!("  {:<7} ok      {:>7.1}s", job.name(), elapsed.as_secs_f64());
+            }
+            Some((_, elapsed, false)) => {
+                println!("  {:<7} FAILED  {:>7.1}s", job.name(), elapsed.as_secs_f64());
+            }
+            None => println!("  {:<7} skipped", job.name()),
+        }
+    }
+    let total: Duration = results.iter().map(|(_, elapsed, _)| *elapsed).sum();
+    println!("  total           {:>7.1}s", total.as_secs_f64());
+}
+
+fn run_job(job: Job) -> Result<()> {
+    match job {
+        Job::Fmt => CargoCommand::new(job, &["fmt", "--all", "--", "--check"]).run(),
+        Job::Clippy => CargoCommand::new(
+            job,
+            &["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"],
+        )
+        .run(),
+        Job::Deps => {
+            println!("==> deps: cargo xtask deps");
+            deps::run().map_err(|err| anyhow!("{err:#}\nreproduce with: cargo xtask deps"))
+        }
+        Job::Test => {
+            if cargo_subcommand_works("nextest") {
+                CargoCommand::new(
+                    job,
+                    &[
+                        "nextest",
+                        "run",
+                        "--workspace",
+                        "--all-features",
+                        "--no-fail-fast",
+                        "--no-tests=pass",
+                    ],
+                )
+                .run()?;
+                // nextest does not run doctests.
+                CargoCommand::new(job, &["test", "--workspace", "--all-features", "--doc"]).run()
+            } else {
+                println!("note: cargo-nextest not found; using `cargo test`");
+                CargoCommand::new(job, &["test", "--workspace", "--all-features"]).run()
+            }
+        }
+        Job::Doc => CargoCommand::new(job, &["doc", "--workspace", "--no-deps", "--all-features"])
+            .env("RUSTDOCFLAGS", "-D warnings")
+            .run(),
+        Job::Deny => {
+            if !cargo_subcommand_works("deny") {
+                println!("note: cargo-deny not found; installing it first");
+                CargoCommand::new(job, &["install", "--locked", "cargo-deny"]).run()?;
+            }
+            // The `advisories` check needs the advisory database from the network; it is not
+            // run here.
+            CargoCommand::new(
+                job,
+                &["deny", "check", "--hide-inclusion-graph", "bans", "licenses", "sources"],
+            )
+            .run()
+        }
+    }
+}
+
+/// Whether `cargo <subcommand> --version` succeeds, i.e. the plugin is installed.
+fn cargo_subcommand_works(subcommand: &str) -> bool {
+    Command::new(cargo())
+        .args([subcommand, "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// A cargo invocation belonging to a job, run from the project root.
+struct CargoCommand {
+    job: Job,
+    args: Vec<&'static str>,
+    envs: Vec<(&'static str, &'static str)>,
+}
+
+impl CargoCommand {
+    fn new(job: Job, args: &[&'static str]) -> Self {
+        Self { job, args: args.to_vec(), envs: Vec::new() }
+    }
+
+    fn env(mut self, key: &'static str, value: &'static str) -> Self {
+        self.envs.push((key, value));
+        self
+    }
+
+    /// The command as a developer would type it.
+    fn display(&self) -> String {
+        let mut parts: Vec<String> =
+            self.envs.iter().map(|(key, value)| format!("{key}=\"{value}\"")).collect();
+        parts.push("cargo".to_owned());
+        parts.extend(self.args.iter().map(|arg| (*arg).to_owned()));
+        parts.join(" ")
+    }
+
+    fn run(&self) -> Result<()> {
+        let display = self.display();
+        println!("==> {}: {display}", self.job.name());
+        let status = Command::new(cargo())
+            .args(&self.args)
+            .envs(self.envs.iter().copied())
+            .current_dir(project_root()?)
+            .status()
+            .with_context(|| format!("failed to start `{display}`"))?;
+        if !status.success() {
+            bail!("`{display}` exited with {status}\nreproduce with: {display}");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|arg| (*arg).to_owned()).collect()
+    }
+
+    #[test]
+    fn no_arguments_run_all_jobs_in_order() {
+        assert_eq!(
+            parse_jobs(&[]).unwrap(),
+            [Job::Fmt, Job::Clippy, Job::Deps, Job::Test, Job::Doc, Job::Deny]
+        );
+    }
+
+    #[test]
+    fn named_jobs_run_in_given_order_once() {
+        assert_eq!(parse_jobs(&strings(&["test", "fmt", "test"])).unwrap(), [Job::Test, Job::Fmt]);
+    }
+
+    #[test]
+    fn unknown_job_is_rejected() {
+        let err = parse_jobs(&strings(&["fmt", "lint"])).unwrap_err();
+        assert!(err.to_string().contains("unknown CI job `lint`"), "{err}");
+    }
+
+    #[test]
+    fn job_names_round_trip() {
+        for job in Job::ALL {
+            assert_eq!(Job::from_name(job.name()), Some(job));
+        }
+    }
+
+    #[test]
+    fn display_is_copy_pasteable() {
+        let doc =
+            CargoCommand::new(Job::Doc, &["doc", "--no-deps"]).env("RUSTDOCFLAGS", "-D warnings");
+        assert_eq!(doc.display(), "RUSTDOCFLAGS=\"-D warnings\" cargo doc --no-deps");
+    }
+}

@@ -1,0 +1,88 @@
+//! `cargo xtask`: the single entry point for project automation.
+//!
+//! CI runs exactly the commands a developer runs locally:
+//!
+//! * `cargo xtask ci [JOB]...` runs the CI jobs (see [`ci`]).
+//! * `cargo xtask deps` runs the dependency guards (see [`deps`]).
+//! * `cargo xtask registration check|generate ...` lints or creates an appservice registration file
+//!   (see [`registration`]).
+//!
+//! Argument parsing is hand-rolled on purpose, to keep this crate's dependency list short.
+
+// xtask is a command-line tool: printing to stdout is its job.
+#![allow(clippy::print_stdout)]
+
+mod ci;
+mod deps;
+mod registration;
+
+use std::{
+    ffi::OsString,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use anyhow::{Context as _, Result, bail};
+
+const USAGE: &str = "\
+Usage: cargo xtask <COMMAND>
+
+Commands:
+  ci [JOB]...            Run CI jobs (default: all, in the order fmt clippy deps test doc deny).
+                         Jobs: fmt, clippy, test, doc, deny, deps.
+  deps                   Check that library crates do not depend on forbidden crates.
+  registration check FILE [--server-name NAME]
+                         Lint an appservice registration file (YAML or JSON).
+  registration generate --id ID --url URL --localpart LOCALPART --output FILE
+                        [--users REGEX]... [--aliases REGEX]... [--rooms REGEX]...
+                        [--non-exclusive] [--receive-ephemeral] [--protocol P]...
+                        [--rate-limited true|false] [--force]
+                         Write a new registration file with fresh random tokens (mode 0600).
+  help                   Print this message.
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<ExitCode> {
+    let Some((command, rest)) = args.split_first() else {
+        print!("{USAGE}");
+        return Ok(ExitCode::FAILURE);
+    };
+    match command.as_str() {
+        "ci" => ci::run(rest).map(|()| ExitCode::SUCCESS),
+        "deps" => {
+            if let Some(extra) = rest.first() {
+                bail!("`deps` takes no arguments, got `{extra}`\n\n{USAGE}");
+            }
+            deps::run().map(|()| ExitCode::SUCCESS)
+        }
+        "registration" => registration::run(rest),
+        "help" | "-h" | "--help" => {
+            print!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        other => bail!("unknown command `{other}`\n\n{USAGE}"),
+    }
+}
+
+/// The workspace root: the parent of the directory holding xtask's `Cargo.toml`.
+fn project_root() -> Result<PathBuf> {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .context("xtask's CARGO_MANIFEST_DIR has no parent directory")
+}
+
+/// The cargo binary to call: `$CARGO` (set by `cargo run`), or `cargo` from `PATH`.
+fn cargo() -> OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"))
+}
