@@ -175,6 +175,13 @@ proptest! {
     }
 
     #[test]
+    fn ping_body_round_trips(id in prop::option::of(".{0,30}")) {
+        let body = appservice_types::ping::PingBody::new(id);
+        let json = serde_json::to_string(&body).unwrap();
+        prop_assert_eq!(serde_json::from_str::<appservice_types::ping::PingBody>(&json).unwrap(), body);
+    }
+
+    #[test]
     fn secrets_never_print(value in ".{4,40}") {
         let s = Secret::new(value.clone());
         let debug = format!("{:?}", s);
