@@ -240,10 +240,19 @@ impl Registration {
     /// YAML is read like PyYAML reads it for Synapse (YAML 1.1 booleans such as `yes` are
     /// booleans). Every structural problem (missing keys, wrong types) is reported at once.
     pub fn parse(input: &str) -> Result<Self, ParseError> {
-        if input.trim_start().starts_with('{') {
-            Self::from_json(input)
-        } else {
-            Self::from_yaml(input)
+        if !input.trim_start().starts_with('{') {
+            return Self::from_yaml(input);
+        }
+        match Self::from_json(input) {
+            // Not JSON: it may still be a YAML flow mapping (`{id: irc, …}`). If it is not YAML
+            // either, the JSON error is the one that helps.
+            Err(e) if e.diagnostics.iter().any(|d| d.code == Code::Syntax) => {
+                Self::from_yaml(input).map_err(|yaml| match yaml.diagnostics.first() {
+                    Some(d) if d.code == Code::Syntax => e,
+                    _ => yaml,
+                })
+            }
+            other => other,
         }
     }
 
@@ -606,6 +615,17 @@ namespaces:
         assert!(!err.to_string().contains("supersecret"), "{err}");
         let err = Registration::parse("{\"hs_token\": \"supersecret\" ").unwrap_err();
         assert!(!err.to_string().contains("supersecret"), "{err}");
+    }
+
+    #[test]
+    fn yaml_flow_mapping_is_not_mistaken_for_json() {
+        let r = Registration::parse(
+            "{id: irc, url: null, as_token: a, hs_token: b, sender_localpart: bot, namespaces: {}}",
+        )
+        .unwrap();
+        assert_eq!(r.id, "irc");
+        let err = Registration::parse("{\"id\": \"irc\",").unwrap_err();
+        assert!(err.to_string().contains("not valid JSON"), "{err}");
     }
 
     #[test]
