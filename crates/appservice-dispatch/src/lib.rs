@@ -1,7 +1,83 @@
-//! The transport- and runtime-agnostic dispatcher for requests from a homeserver to an
-//! application service: `http::Request` in, `http::Response` out, with routing, `hs_token` auth,
-//! and idempotent, ordered, at-least-once transaction handling.
+//! The dispatcher for requests from a homeserver to a Matrix application service:
+//! `http::Request<Bytes>` in, `http::Response<Bytes>` out.
 //!
-//! **Status:** empty; it is built in the dispatcher issue. It will take an
-//! [`appservice_types::ValidatedRegistration`]-based configuration and use only runtime-agnostic
-//! dependencies (no tokio, hyper, tower or sockets; checked by `cargo xtask deps`).
+//! It does not take care of network IO: no sockets, no tasks, no timers, no files (the
+//! persistent [`fs_store::FileStore`] is behind the `fs-store` feature). It depends on no async
+//! runtime; its coordination (one transaction at a time, duplicates waiting for the first
+//! delivery) uses runtime-agnostic primitives, and it builds for `wasm32-unknown-unknown`.
+//! `appservice-tower` serves it over HTTP.
+//!
+//! # What it guarantees
+//!
+//! * **Routing**: every endpoint of the AS API v1.19 and, unless turned off, the legacy paths
+//!   (one transaction ID is one transaction whichever path it came by). Unknown path → 404
+//!   `M_UNRECOGNIZED`; known path, other method → 405 `M_UNRECOGNIZED` with `Allow`.
+//! * **Auth before anything else**: `Authorization: Bearer` (any case) or `?access_token=`;
+//!   both present must agree. Missing → 401 `M_MISSING_TOKEN`, wrong → 403 `M_FORBIDDEN`;
+//!   compared in constant time; the body is not read and no handler or store is touched first.
+//! * **Bodies**: over [`Config::max_body_bytes`] → 413 `M_TOO_LARGE`; not JSON → 400
+//!   `M_NOT_JSON`; no `events` list → 400 `M_BAD_JSON`. A malformed event does not fail the
+//!   transaction: it reaches the handler with `envelope: None`.
+//! * **Transactions, exactly once in effect, in order**: a transaction is acknowledged with
+//!   `200 {}` only after the handler succeeded for all of it and the [`TransactionStore`]
+//!   recorded it; a handler error answers 500 `M_UNKNOWN` and nothing is recorded, so the
+//!   homeserver retries. A recorded transaction is acknowledged again without the handler. A
+//!   duplicate that arrives while the first delivery is being handled waits for it and shares
+//!   its answer. Transactions are handled one at a time, in arrival order.
+//! * **Retries**: within one process, a retry does not hand the handler the events (or the
+//!   ephemeral data) that a failed attempt already handled successfully. Synapse retries a
+//!   failed transaction *without* its ephemeral and to-device data, so [`Handler::ephemeral`]
+//!   runs first, on the first attempt, before the events; if it fails, that data is not
+//!   redelivered by Synapse (it is by homeservers that resend whole transactions).
+//!   After a restart, what the store recorded is never handled again; a transaction whose
+//!   record was lost in a crash is handled again in full (see the store's contract).
+//!
+//! # Example
+//!
+//! ```
+//! use appservice_dispatch::{Dispatcher, Event, Handler, HandlerError, TransactionContext};
+//! use appservice_types::ValidatedRegistration;
+//!
+//! struct Echo;
+//!
+//! impl Handler for Echo {
+//!     async fn event(&self, _txn: &TransactionContext<'_>, event: Event<'_>) -> Result<(), HandlerError> {
+//!         if let Some(e) = event.envelope {
+//!             println!("{} from {} in {}", e.event_type, e.sender, e.room_id);
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let registration = ValidatedRegistration::parse(
+//!     "id: echo\nurl: null\nas_token: a_secret\nhs_token: h_secret\nsender_localpart: echo\nnamespaces: {}",
+//! )?;
+//! let dispatcher = Dispatcher::new(registration, Echo);
+//!
+//! let request = http::Request::put("/_matrix/app/v1/transactions/1")
+//!     .header("Authorization", "Bearer h_secret")
+//!     .body(bytes::Bytes::from_static(br#"{"events": []}"#))?;
+//! let response = futures::executor::block_on(dispatcher.dispatch(request));
+//! assert_eq!(response.status(), 200);
+//! assert_eq!(response.body().as_ref(), b"{}");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod auth;
+mod config;
+mod dispatcher;
+#[cfg(feature = "fs-store")]
+pub mod fs_store;
+mod handler;
+mod order;
+pub mod route;
+pub mod store;
+
+pub use auth::{AuthError, authenticate};
+pub use config::{Config, DEFAULT_MAX_BODY_BYTES, RoomConcurrency};
+pub use dispatcher::{Dispatcher, Rejection, error_response};
+pub use handler::{BoxError, Event, Handler, HandlerError, TransactionContext};
+pub use store::{Fingerprint, MemoryStore, StoreError, TransactionStore};
+
+/// A boxed, `Send` future (for the object-safe [`TransactionStore`]).
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

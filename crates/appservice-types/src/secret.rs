@@ -48,6 +48,11 @@ impl Secret {
     pub fn ct_eq_str(&self, other: &str) -> bool {
         ct_eq(self.0.as_bytes(), other.as_bytes())
     }
+
+    /// Compares with raw bytes (e.g. a header value) in constant time (for equal lengths).
+    pub fn ct_eq_bytes(&self, other: &[u8]) -> bool {
+        ct_eq(self.0.as_bytes(), other)
+    }
 }
 
 /// Constant-time byte comparison: the running time depends only on the lengths.

@@ -1,0 +1,89 @@
+//! [`Config`]: the dispatcher's knobs, each with a default that follows the spec and Synapse.
+
+/// The default body size limit: 32 MiB.
+///
+/// Synapse puts at most 100 events, 100 ephemeral events and 100 to-device messages in one
+/// transaction; an event is at most 64 KiB (the PDU size limit), so 100 events are ≤ 6.25 MiB, and
+/// to-device messages and ephemeral data add a few MiB more in the worst case. 32 MiB leaves room
+/// for other homeservers without letting one request exhaust memory.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 32 << 20;
+
+/// How the events of one transaction are handed to [`Handler::event`](crate::Handler::event).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RoomConcurrency {
+    /// One event at a time, in array order (the spec's "as if from an event stream").
+    #[default]
+    Sequential,
+    /// Events of different rooms concurrently (on the same task: no spawning), each room in
+    /// array order. Malformed events, which have no room, form one more sequence of their own.
+    /// Transactions are still handled one at a time.
+    PerRoom,
+}
+
+/// The dispatcher's configuration.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Config {
+    /// Serve the legacy paths (`/transactions/…`, `/users/…`, `/rooms/…`,
+    /// `/_matrix/app/unstable/thirdparty/…`). Default: `true`.
+    pub legacy_routes: bool,
+    /// Larger bodies are refused with 413 `M_TOO_LARGE`. Default: [`DEFAULT_MAX_BODY_BYTES`].
+    pub max_body_bytes: usize,
+    /// Event concurrency within a transaction. Default: [`RoomConcurrency::Sequential`].
+    pub room_concurrency: RoomConcurrency,
+    /// A path prefix in front of `/_matrix/app/…` (the path of the registration's `url`,
+    /// AS-ROUTE-1). `None` (the default) takes it from the registration; requests without the
+    /// prefix are served too (for proxies that strip it).
+    pub path_prefix: Option<String>,
+    /// How many failed transactions' progress (which events were already handled) is kept, so a
+    /// retry does not hand them to the handler again. Default: 1024.
+    pub progress_capacity: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            legacy_routes: true,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            room_concurrency: RoomConcurrency::Sequential,
+            path_prefix: None,
+            progress_capacity: 1024,
+        }
+    }
+}
+
+impl Config {
+    /// The defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`legacy_routes`](Self::legacy_routes).
+    #[must_use]
+    pub fn legacy_routes(mut self, on: bool) -> Self {
+        self.legacy_routes = on;
+        self
+    }
+
+    /// Sets [`max_body_bytes`](Self::max_body_bytes).
+    #[must_use]
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+
+    /// Sets [`room_concurrency`](Self::room_concurrency).
+    #[must_use]
+    pub fn room_concurrency(mut self, mode: RoomConcurrency) -> Self {
+        self.room_concurrency = mode;
+        self
+    }
+
+    /// Sets [`path_prefix`](Self::path_prefix).
+    #[must_use]
+    pub fn path_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.path_prefix = Some(prefix.into());
+        self
+    }
+}

@@ -1,0 +1,229 @@
+//! [`FileStore`]: a persistent, crash-safe [`TransactionStore`] in a directory (feature
+//! `fs-store`; file IO is not part of the dispatcher's default build).
+//!
+//! # Format
+//!
+//! One append-only log, `transactions.log`, one line per completed transaction:
+//! `v1 <fingerprint, 16 hex digits> <percent-encoded transaction ID> <checksum, 16 hex digits>`.
+//! Each `record` appends a line and calls `fsync` (`sync_data`) before it returns: one fsync per
+//! transaction. When the log holds twice `capacity` lines it is compacted: the newest `capacity`
+//! entries are written to a temporary file, which is synced and renamed over the log, and the
+//! directory is synced.
+//!
+//! # Contract (what survives a crash)
+//!
+//! * A `record` that returned `Ok` survives any crash (`kill -9`, power loss on a file system
+//!   that honours fsync): after a restart the transaction is acknowledged without the handler.
+//! * A crash after the handler returned but before `record` returned may lose that record: the
+//!   homeserver's retry is then handled again (at-least-once). Only a store that commits the
+//!   handler's effects and the record in one database transaction can close that window.
+//! * A torn last line (a crash mid-append) or a damaged line is detected by its checksum and
+//!   ignored; the log is rewritten clean when the store opens.
+//! * One process at a time: the directory is locked (`store.lock`) while a store is open.
+
+use std::{
+    fs::{File, OpenOptions},
+    io::{BufRead, BufReader, Write},
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+};
+
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
+
+use crate::{
+    BoxFuture,
+    store::{Bounded, DEFAULT_CAPACITY, Fingerprint, StoreError, TransactionStore},
+};
+
+const LOG: &str = "transactions.log";
+const TMP: &str = "transactions.log.tmp";
+const LOCK: &str = "store.lock";
+
+/// Bytes escaped in a transaction ID on disk: controls, space, `%`, and non-ASCII.
+const ESCAPE: &AsciiSet = &CONTROLS.add(b' ').add(b'%');
+
+/// A persistent transaction store in a directory. See the module docs for its crash contract.
+#[derive(Debug, Clone)]
+pub struct FileStore {
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Debug)]
+struct State {
+    dir: PathBuf,
+    log: File,
+    lines: usize,
+    entries: Bounded,
+    capacity: usize,
+    _lock: File,
+}
+
+impl FileStore {
+    /// Opens (or creates) the store in `dir`, remembering [`DEFAULT_CAPACITY`] transactions.
+    /// Blocking: call it at start-up.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with_capacity(dir, DEFAULT_CAPACITY)
+    }
+
+    /// Opens (or creates) the store in `dir`, remembering `capacity` transactions (at least 1).
+    pub fn open_with_capacity(dir: impl AsRef<Path>, capacity: usize) -> Result<Self, StoreError> {
+        let dir = dir.as_ref().to_path_buf();
+        let capacity = capacity.max(1);
+        std::fs::create_dir_all(&dir).map_err(|e| io_error("create the store directory", e))?;
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(LOCK))
+            .map_err(|e| io_error("open the lock file", e))?;
+        lock.try_lock()
+            .map_err(|e| StoreError::new("the store is in use by another process", e))?;
+        let mut entries = Bounded::new(capacity);
+        match File::open(dir.join(LOG)) {
+            Ok(file) => {
+                for line in BufReader::new(file).split(b'\n') {
+                    let line = line.map_err(|e| io_error("read the log", e))?;
+                    match decode_line(&line) {
+                        Some((id, fp)) => entries.insert(&id, fp),
+                        None => {
+                            tracing::warn!("transaction store: ignoring a damaged or torn log line")
+                        }
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_error("open the log", e)),
+        }
+        let log = rewrite(&dir, &entries)?;
+        let lines = entries.len();
+        Ok(Self {
+            state: Arc::new(Mutex::new(State { dir, log, lines, entries, capacity, _lock: lock })),
+        })
+    }
+
+    /// How many transactions it remembers.
+    pub fn len(&self) -> usize {
+        lock(&self.state).entries.len()
+    }
+
+    /// Whether it remembers none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    // A panic mid-append leaves at worst a torn line, which the checksum catches on reopen.
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn io_error(what: &str, e: std::io::Error) -> StoreError {
+    StoreError::new(format!("cannot {what}"), e)
+}
+
+fn checksum(body: &str) -> u64 {
+    Fingerprint::of([body.as_bytes()]).0
+}
+
+fn encode_line(id: &str, fp: Fingerprint) -> String {
+    let body = format!("v1 {:016x} {}", fp.0, utf8_percent_encode(id, ESCAPE));
+    let sum = checksum(&body);
+    format!("{body} {sum:016x}\n")
+}
+
+fn decode_line(line: &[u8]) -> Option<(String, Fingerprint)> {
+    let line = std::str::from_utf8(line).ok()?;
+    let (body, sum) = line.rsplit_once(' ')?;
+    if u64::from_str_radix(sum, 16).ok()? != checksum(body) {
+        return None;
+    }
+    let mut parts = body.splitn(3, ' ');
+    if parts.next()? != "v1" {
+        return None;
+    }
+    let fp = u64::from_str_radix(parts.next()?, 16).ok()?;
+    let id = percent_decode_str(parts.next()?).decode_utf8().ok()?.into_owned();
+    Some((id, Fingerprint(fp)))
+}
+
+/// Writes `entries` to a fresh log atomically and returns it opened for appending.
+fn rewrite(dir: &Path, entries: &Bounded) -> Result<File, StoreError> {
+    let tmp = dir.join(TMP);
+    {
+        let mut file = File::create(&tmp).map_err(|e| io_error("create the compacted log", e))?;
+        let mut buf = String::new();
+        for (id, fp) in entries.iter() {
+            buf.push_str(&encode_line(id, fp));
+        }
+        file.write_all(buf.as_bytes()).map_err(|e| io_error("write the compacted log", e))?;
+        file.sync_all().map_err(|e| io_error("sync the compacted log", e))?;
+    }
+    std::fs::rename(&tmp, dir.join(LOG)).map_err(|e| io_error("replace the log", e))?;
+    // Make the rename itself durable.
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_error("sync the store directory", e))?;
+    OpenOptions::new()
+        .append(true)
+        .open(dir.join(LOG))
+        .map_err(|e| io_error("open the log for appending", e))
+}
+
+impl State {
+    fn append(&mut self, id: &str, fp: Fingerprint) -> Result<(), StoreError> {
+        self.log
+            .write_all(encode_line(id, fp).as_bytes())
+            .map_err(|e| io_error("append to the log", e))?;
+        self.log.sync_data().map_err(|e| io_error("sync the log", e))?;
+        self.entries.insert(id, fp);
+        self.lines += 1;
+        if self.lines > 2 * self.capacity {
+            self.log = rewrite(&self.dir, &self.entries)?;
+            self.lines = self.entries.len();
+        }
+        Ok(())
+    }
+}
+
+impl TransactionStore for FileStore {
+    fn lookup<'a>(
+        &'a self,
+        txn_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Fingerprint>, StoreError>> {
+        // Served from memory: the log is only read at open.
+        let found = lock(&self.state).entries.get(txn_id);
+        Box::pin(std::future::ready(Ok(found)))
+    }
+
+    fn record<'a>(
+        &'a self,
+        txn_id: &'a str,
+        fingerprint: Fingerprint,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let state = Arc::clone(&self.state);
+        let id = txn_id.to_owned();
+        // The write and fsync run on `blocking`'s thread pool, not on the caller's executor.
+        Box::pin(blocking::unblock(move || lock(&state).append(&id, fingerprint)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_round_trip_and_damage_is_detected() {
+        for id in ["35", "with space", "new\nline", "100%", "ünï", ""] {
+            let line = encode_line(id, Fingerprint(42));
+            assert_eq!(line.matches('\n').count(), 1);
+            assert_eq!(
+                decode_line(line.trim_end().as_bytes()),
+                Some((id.to_owned(), Fingerprint(42)))
+            );
+            let torn = &line.as_bytes()[..line.len() / 2];
+            assert_eq!(decode_line(torn), None);
+            let flipped = line.trim_end().replace("v1 0", "v1 1");
+            assert_eq!(decode_line(flipped.as_bytes()), None);
+        }
+    }
+}

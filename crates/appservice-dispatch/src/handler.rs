@@ -1,0 +1,263 @@
+//! [`Handler`]: what the appservice does with each request, as async methods.
+//!
+//! Only [`Handler::event`] is required. Every other method has a default that gives the spec's
+//! answer for "nothing here": queries and third-party lookups answer 404 `M_NOT_FOUND` (nothing
+//! ever answers "exists" by default), ping answers 200 `{}`, ephemeral data is ignored. No
+//! request can hang because a method was not provided.
+
+use std::{collections::BTreeMap, future::Future};
+
+use appservice_types::{
+    MatrixError,
+    ruma_common::{RoomAliasId, UserId, serde::Raw},
+    thirdparty::{Location, Protocol, User},
+    transaction::{EventEnvelope, Transaction},
+};
+use bytes::Bytes;
+use ruma_events::AnyTimelineEvent;
+
+/// A boxed error, for handler failures that are not a specific Matrix error.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a handler failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandlerError {
+    /// Answer with this error (status and errcode chosen by the handler).
+    #[error("{0}")]
+    Matrix(MatrixError),
+    /// Something went wrong: 500 `M_UNKNOWN`. For a transaction, the homeserver retries it.
+    #[error("{0}")]
+    Failed(BoxError),
+}
+
+impl HandlerError {
+    /// A failure with this cause.
+    pub fn failed(error: impl Into<BoxError>) -> Self {
+        Self::Failed(error.into())
+    }
+}
+
+impl From<MatrixError> for HandlerError {
+    fn from(e: MatrixError) -> Self {
+        Self::Matrix(e)
+    }
+}
+
+/// The transaction an event or ephemeral batch belongs to.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct TransactionContext<'a> {
+    /// The transaction ID, decoded.
+    pub txn_id: &'a str,
+    /// The parsed body: typed access to every section (see [`Transaction`]).
+    pub transaction: &'a Transaction,
+    /// The raw body, for anything else.
+    pub body: &'a Bytes,
+    /// Whether it came by a legacy path (`/transactions/…`).
+    pub legacy: bool,
+}
+
+/// One timeline event, as the handler receives it.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct Event<'a> {
+    /// Its position in the transaction's `events`.
+    pub index: usize,
+    /// The event, parsed only on demand ([`Raw::deserialize`]).
+    pub raw: &'a Raw<AnyTimelineEvent>,
+    /// Its envelope (type, IDs, sender, state key), or `None` if the event is malformed: it still
+    /// reaches the handler, which decides what to do with it.
+    pub envelope: Option<&'a EventEnvelope<'a>>,
+}
+
+/// What the appservice does with each request.
+///
+/// ```
+/// use appservice_dispatch::{Event, Handler, HandlerError, TransactionContext};
+///
+/// struct Bridge;
+///
+/// impl Handler for Bridge {
+///     async fn event(&self, _txn: &TransactionContext<'_>, event: Event<'_>) -> Result<(), HandlerError> {
+///         if let Some(envelope) = event.envelope {
+///             println!("{} in {}", envelope.event_type, envelope.room_id);
+///         }
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait Handler: Send + Sync + 'static {
+    /// Handles one timeline event. Called in order: one transaction at a time, and within it in
+    /// array order (per room, in [`RoomConcurrency::PerRoom`](crate::RoomConcurrency) mode).
+    /// An error fails the transaction: the homeserver retries it.
+    fn event(
+        &self,
+        txn: &TransactionContext<'_>,
+        event: Event<'_>,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+
+    /// Handles everything of a transaction but its timeline: to-device messages, device lists,
+    /// one-time-key counts, fallback key types and ephemeral events (see
+    /// [`Transaction`]'s accessors). Called before the transaction's events (keys before the
+    /// ciphertexts that need them), once per transaction. Default: ignore.
+    fn ephemeral(
+        &self,
+        txn: &TransactionContext<'_>,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        let _ = txn;
+        async { Ok(()) }
+    }
+
+    /// Does `user_id` (in our user namespaces) exist? Create it before answering `true`
+    /// (AS-QRY-2). Default: `false` (404).
+    fn query_user(
+        &self,
+        user_id: &UserId,
+    ) -> impl Future<Output = Result<bool, HandlerError>> + Send {
+        let _ = user_id;
+        async { Ok(false) }
+    }
+
+    /// Does `alias` (in our alias namespaces) exist? Create the room and alias before answering
+    /// `true` (AS-QRY-6). Default: `false` (404).
+    fn query_room_alias(
+        &self,
+        alias: &RoomAliasId,
+    ) -> impl Future<Output = Result<bool, HandlerError>> + Send {
+        let _ = alias;
+        async { Ok(false) }
+    }
+
+    /// The homeserver pinged us, passing on the `transaction_id` of the Client-Server ping that
+    /// caused it (absent or `null` when there was none). Default: 200 `{}`.
+    fn ping(
+        &self,
+        transaction_id: Option<&str>,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        let _ = transaction_id;
+        async { Ok(()) }
+    }
+
+    /// Metadata of a protocol listed in the registration's `protocols`. Default: `None` (404).
+    fn thirdparty_protocol(
+        &self,
+        protocol: &str,
+    ) -> impl Future<Output = Result<Option<Protocol>, HandlerError>> + Send {
+        let _ = protocol;
+        async { Ok(None) }
+    }
+
+    /// Third-party users matching `fields` (one per query parameter). Empty means 404.
+    fn thirdparty_users(
+        &self,
+        protocol: &str,
+        fields: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<Vec<User>, HandlerError>> + Send {
+        let _ = (protocol, fields);
+        async { Ok(Vec::new()) }
+    }
+
+    /// Portal rooms matching `fields` (one per query parameter). Empty means 404.
+    fn thirdparty_locations(
+        &self,
+        protocol: &str,
+        fields: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<Vec<Location>, HandlerError>> + Send {
+        let _ = (protocol, fields);
+        async { Ok(Vec::new()) }
+    }
+
+    /// The third-party users behind a Matrix user ID. Empty means 404.
+    fn thirdparty_user_lookup(
+        &self,
+        user_id: &UserId,
+    ) -> impl Future<Output = Result<Vec<User>, HandlerError>> + Send {
+        let _ = user_id;
+        async { Ok(Vec::new()) }
+    }
+
+    /// The third-party locations behind a room alias. Empty means 404.
+    fn thirdparty_location_lookup(
+        &self,
+        alias: &RoomAliasId,
+    ) -> impl Future<Output = Result<Vec<Location>, HandlerError>> + Send {
+        let _ = alias;
+        async { Ok(Vec::new()) }
+    }
+}
+
+impl<H: Handler> Handler for std::sync::Arc<H> {
+    fn event(
+        &self,
+        txn: &TransactionContext<'_>,
+        event: Event<'_>,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        (**self).event(txn, event)
+    }
+
+    fn ephemeral(
+        &self,
+        txn: &TransactionContext<'_>,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        (**self).ephemeral(txn)
+    }
+
+    fn query_user(
+        &self,
+        user_id: &UserId,
+    ) -> impl Future<Output = Result<bool, HandlerError>> + Send {
+        (**self).query_user(user_id)
+    }
+
+    fn query_room_alias(
+        &self,
+        alias: &RoomAliasId,
+    ) -> impl Future<Output = Result<bool, HandlerError>> + Send {
+        (**self).query_room_alias(alias)
+    }
+
+    fn ping(
+        &self,
+        transaction_id: Option<&str>,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        (**self).ping(transaction_id)
+    }
+
+    fn thirdparty_protocol(
+        &self,
+        protocol: &str,
+    ) -> impl Future<Output = Result<Option<Protocol>, HandlerError>> + Send {
+        (**self).thirdparty_protocol(protocol)
+    }
+
+    fn thirdparty_users(
+        &self,
+        protocol: &str,
+        fields: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<Vec<User>, HandlerError>> + Send {
+        (**self).thirdparty_users(protocol, fields)
+    }
+
+    fn thirdparty_locations(
+        &self,
+        protocol: &str,
+        fields: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<Vec<Location>, HandlerError>> + Send {
+        (**self).thirdparty_locations(protocol, fields)
+    }
+
+    fn thirdparty_user_lookup(
+        &self,
+        user_id: &UserId,
+    ) -> impl Future<Output = Result<Vec<User>, HandlerError>> + Send {
+        (**self).thirdparty_user_lookup(user_id)
+    }
+
+    fn thirdparty_location_lookup(
+        &self,
+        alias: &RoomAliasId,
+    ) -> impl Future<Output = Result<Vec<Location>, HandlerError>> + Send {
+        (**self).thirdparty_location_lookup(alias)
+    }
+}

@@ -1,0 +1,185 @@
+//! Runtime-agnostic coordination: a FIFO turn lock (transactions run one at a time, in arrival
+//! order) and in-flight slots (a duplicate waits for the first delivery's outcome).
+//!
+//! Both survive cancellation: a future dropped while waiting for its turn gives the turn up, and
+//! a leader dropped mid-way wakes its waiters, who then retry as new leaders.
+
+use std::{
+    collections::BTreeSet,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+};
+
+use event_listener::Event;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // No critical section here can leave the state inconsistent on panic.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[derive(Debug, Default)]
+struct FifoState {
+    next: u64,
+    serving: u64,
+    abandoned: BTreeSet<u64>,
+}
+
+/// A ticket lock: turns are served in the order tickets were taken.
+#[derive(Debug, Default)]
+pub(crate) struct Fifo {
+    state: Mutex<FifoState>,
+    turn: Event,
+}
+
+impl Fifo {
+    /// Takes the next ticket now (arrival order is fixed here, not when waiting starts).
+    pub(crate) fn ticket(&self) -> Ticket<'_> {
+        let mut s = lock(&self.state);
+        let number = s.next;
+        s.next += 1;
+        Ticket { fifo: self, number, held: false }
+    }
+
+    fn advance(&self, s: &mut FifoState) {
+        s.serving += 1;
+        while s.abandoned.remove(&s.serving) {
+            s.serving += 1;
+        }
+        self.turn.notify(usize::MAX);
+    }
+}
+
+/// A place in the queue; dropping it gives the turn up (or releases it).
+#[derive(Debug)]
+pub(crate) struct Ticket<'a> {
+    fifo: &'a Fifo,
+    number: u64,
+    held: bool,
+}
+
+impl Ticket<'_> {
+    /// Waits until it is this ticket's turn.
+    pub(crate) async fn wait(&mut self) {
+        loop {
+            if lock(&self.fifo.state).serving == self.number {
+                self.held = true;
+                return;
+            }
+            let listener = self.fifo.turn.listen();
+            if lock(&self.fifo.state).serving == self.number {
+                self.held = true;
+                return;
+            }
+            listener.await;
+        }
+    }
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        let mut s = lock(&self.fifo.state);
+        if self.held || s.serving == self.number {
+            self.fifo.advance(&mut s);
+        } else {
+            s.abandoned.insert(self.number);
+        }
+    }
+}
+
+/// The outcome of a delivery, shared with duplicates that arrived while it ran.
+#[derive(Clone, Debug)]
+pub(crate) enum Outcome<T> {
+    /// The leader finished with this result.
+    Done(T),
+    /// The leader was dropped before finishing; a waiter must try again.
+    Abandoned,
+}
+
+/// One in-flight delivery that duplicates can wait on.
+#[derive(Debug)]
+pub(crate) struct Slot<T> {
+    outcome: Mutex<Option<Outcome<T>>>,
+    done: Event,
+}
+
+impl<T: Clone> Slot<T> {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self { outcome: Mutex::new(None), done: Event::new() })
+    }
+
+    /// Waits for the leader's outcome.
+    pub(crate) async fn wait(&self) -> Outcome<T> {
+        loop {
+            if let Some(o) = lock(&self.outcome).clone() {
+                return o;
+            }
+            let listener = self.done.listen();
+            if let Some(o) = lock(&self.outcome).clone() {
+                return o;
+            }
+            listener.await;
+        }
+    }
+
+    /// Publishes the outcome (the first call wins).
+    pub(crate) fn finish(&self, outcome: Outcome<T>) {
+        let mut o = lock(&self.outcome);
+        if o.is_none() {
+            *o = Some(outcome);
+        }
+        drop(o);
+        self.done.notify(usize::MAX);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{future::Future, pin::pin, task::Poll};
+
+    use futures_util::task::noop_waker_ref;
+
+    use super::*;
+
+    fn poll_once<F: Future>(f: std::pin::Pin<&mut F>) -> Poll<F::Output> {
+        f.poll(&mut std::task::Context::from_waker(noop_waker_ref()))
+    }
+
+    #[test]
+    fn turns_follow_ticket_order() {
+        let fifo = Fifo::default();
+        let mut a = fifo.ticket();
+        let mut b = fifo.ticket();
+        {
+            let mut wb = pin!(b.wait());
+            assert!(poll_once(wb.as_mut()).is_pending());
+        }
+        {
+            let mut wa = pin!(a.wait());
+            assert!(poll_once(wa.as_mut()).is_ready());
+        }
+        drop(a);
+        let mut wb = pin!(b.wait());
+        assert!(poll_once(wb.as_mut()).is_ready());
+    }
+
+    #[test]
+    fn an_abandoned_ticket_is_skipped() {
+        let fifo = Fifo::default();
+        let mut a = fifo.ticket();
+        let b = fifo.ticket();
+        let mut c = fifo.ticket();
+        futures_util::FutureExt::now_or_never(a.wait()).unwrap();
+        drop(b); // gave up while waiting
+        drop(a);
+        assert!(futures_util::FutureExt::now_or_never(c.wait()).is_some());
+    }
+
+    #[test]
+    fn slot_outcome_reaches_waiters() {
+        let slot: Arc<Slot<u8>> = Slot::new();
+        let mut w = pin!(slot.wait());
+        assert!(poll_once(w.as_mut()).is_pending());
+        slot.finish(Outcome::Done(7));
+        slot.finish(Outcome::Abandoned);
+        assert!(matches!(poll_once(w.as_mut()), Poll::Ready(Outcome::Done(7))));
+    }
+}

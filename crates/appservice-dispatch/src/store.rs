@@ -1,0 +1,249 @@
+//! [`TransactionStore`]: which transactions are done, so a retry is acknowledged without running
+//! the handler again.
+//!
+//! A store keeps, for each completed transaction ID, a [`Fingerprint`] of its events. A
+//! homeserver must not change the events of a transaction ID on retries (AS-TXN-4), so "same ID,
+//! same fingerprint" is a retry; "same ID, other fingerprint" means the ID was reused (for
+//! example a homeserver whose database was reset starts counting from 1 again), and the
+//! transaction is handled as new instead of being silently dropped.
+//!
+//! Stores are bounded: they remember the most recent `capacity` transactions. Homeservers retry
+//! the oldest unacknowledged transaction first (Synapse: one in flight per appservice), so the
+//! bound only has to cover the retry window, not history.
+
+use std::{
+    collections::{BTreeMap, VecDeque},
+    sync::Mutex,
+};
+
+use crate::BoxFuture;
+
+/// The default number of completed transactions a store remembers.
+pub const DEFAULT_CAPACITY: usize = 10_000;
+
+/// A stable 64-bit digest (FNV-1a) of a transaction's event IDs, in order.
+///
+/// Not cryptographic: whoever can send transactions holds the `hs_token` anyway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[allow(clippy::exhaustive_structs)] // A newtype over its digest, by design.
+pub struct Fingerprint(pub u64);
+
+impl Fingerprint {
+    /// The fingerprint of a sequence of event identities (event IDs, or the raw JSON of an event
+    /// without one). Each part is length-prefixed, so `["ab", "c"]` and `["a", "bc"]` differ.
+    pub fn of<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> Self {
+        const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+        const PRIME: u64 = 0x0000_0100_0000_01b3;
+        let mut hash = OFFSET;
+        let mut feed = |bytes: &[u8]| {
+            for b in bytes {
+                hash ^= u64::from(*b);
+                hash = hash.wrapping_mul(PRIME);
+            }
+        };
+        for part in parts {
+            feed(&(part.len() as u64).to_le_bytes());
+            feed(part);
+        }
+        Self(hash)
+    }
+}
+
+/// A store failed; the transaction is answered with a 500 and retried by the homeserver.
+#[derive(Debug, thiserror::Error)]
+#[error("transaction store: {message}")]
+#[non_exhaustive]
+pub struct StoreError {
+    /// What went wrong.
+    pub message: String,
+    /// The underlying error.
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl StoreError {
+    /// An error with a message and a cause.
+    pub fn new(
+        message: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self { message: message.into(), source: Some(source.into()) }
+    }
+
+    /// An error with a message only.
+    pub fn msg(message: impl Into<String>) -> Self {
+        Self { message: message.into(), source: None }
+    }
+}
+
+/// Remembers completed transactions. Implement it to keep them in your own database (ideally in
+/// the same database transaction as the handler's effects: then a crash can never make a
+/// transaction's effects happen twice).
+///
+/// **Contract.** After `record(id, fp)` has returned `Ok`, `lookup(id)` returns `Some(fp)` — also
+/// after a crash and restart, for a persistent store — until at least `capacity` later
+/// transactions have been recorded. The dispatcher calls `record` only after the handler returned
+/// success, and answers 200 only after `record` returned `Ok`.
+pub trait TransactionStore: Send + Sync + 'static {
+    /// The fingerprint recorded for `txn_id`, if it was completed.
+    fn lookup<'a>(
+        &'a self,
+        txn_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Fingerprint>, StoreError>>;
+
+    /// Records `txn_id` as completed. Must be durable when it returns, for a persistent store.
+    fn record<'a>(
+        &'a self,
+        txn_id: &'a str,
+        fingerprint: Fingerprint,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+}
+
+impl<S: TransactionStore + ?Sized> TransactionStore for std::sync::Arc<S> {
+    fn lookup<'a>(
+        &'a self,
+        txn_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Fingerprint>, StoreError>> {
+        (**self).lookup(txn_id)
+    }
+
+    fn record<'a>(
+        &'a self,
+        txn_id: &'a str,
+        fingerprint: Fingerprint,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        (**self).record(txn_id, fingerprint)
+    }
+}
+
+/// The most recent `capacity` entries, oldest evicted first. Shared by the stores.
+#[derive(Debug)]
+pub(crate) struct Bounded {
+    capacity: usize,
+    map: BTreeMap<String, Fingerprint>,
+    order: VecDeque<String>,
+}
+
+impl Bounded {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self { capacity: capacity.max(1), map: BTreeMap::new(), order: VecDeque::new() }
+    }
+
+    pub(crate) fn get(&self, id: &str) -> Option<Fingerprint> {
+        self.map.get(id).copied()
+    }
+
+    pub(crate) fn insert(&mut self, id: &str, fingerprint: Fingerprint) {
+        if self.map.insert(id.to_owned(), fingerprint).is_some() {
+            // Re-recorded (an ID reused with other events): move it to the newest position.
+            self.order.retain(|x| x != id);
+        }
+        self.order.push_back(id.to_owned());
+        while self.order.len() > self.capacity {
+            if let Some(old) = self.order.pop_front() {
+                self.map.remove(&old);
+            }
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// The entries, oldest first.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, Fingerprint)> {
+        self.order.iter().filter_map(|id| self.map.get(id).map(|fp| (id.as_str(), *fp)))
+    }
+}
+
+/// An in-memory store of the most recent `capacity` transactions. Forgets everything on restart:
+/// after a crash the homeserver's retry of the last unacknowledged transaction is handled again.
+#[derive(Debug)]
+pub struct MemoryStore {
+    inner: Mutex<Bounded>,
+}
+
+impl MemoryStore {
+    /// A store remembering [`DEFAULT_CAPACITY`] transactions.
+    pub fn new() -> Self {
+        Self::with_capacity(DEFAULT_CAPACITY)
+    }
+
+    /// A store remembering `capacity` transactions (at least 1).
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self { inner: Mutex::new(Bounded::new(capacity)) }
+    }
+
+    /// How many transactions it remembers now.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether it remembers none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Bounded> {
+        // A panic while holding this lock cannot leave the map inconsistent (no await, no
+        // partial updates that matter), so a poisoned lock is still usable.
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TransactionStore for MemoryStore {
+    fn lookup<'a>(
+        &'a self,
+        txn_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Fingerprint>, StoreError>> {
+        let found = self.lock().get(txn_id);
+        Box::pin(std::future::ready(Ok(found)))
+    }
+
+    fn record<'a>(
+        &'a self,
+        txn_id: &'a str,
+        fingerprint: Fingerprint,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.lock().insert(txn_id, fingerprint);
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_are_length_prefixed_and_stable() {
+        let a = Fingerprint::of([b"ab".as_slice(), b"c"]);
+        let b = Fingerprint::of([b"a".as_slice(), b"bc"]);
+        assert_ne!(a, b);
+        // Stable across versions and platforms: a persistent store depends on it.
+        assert_eq!(Fingerprint::of([b"$event".as_slice()]), Fingerprint(0x6709_57cf_f71f_e8bf));
+        assert_eq!(Fingerprint::of([]), Fingerprint(0xcbf2_9ce4_8422_2325));
+    }
+
+    #[test]
+    fn bounded_evicts_oldest() {
+        let mut b = Bounded::new(2);
+        b.insert("1", Fingerprint(1));
+        b.insert("2", Fingerprint(2));
+        b.insert("3", Fingerprint(3));
+        assert_eq!(b.get("1"), None);
+        assert_eq!(b.get("3"), Some(Fingerprint(3)));
+        b.insert("2", Fingerprint(22));
+        b.insert("4", Fingerprint(4));
+        assert_eq!(b.get("3"), None, "re-recording 2 made 3 the oldest");
+        assert_eq!(
+            b.iter().collect::<Vec<_>>(),
+            vec![("2", Fingerprint(22)), ("4", Fingerprint(4))]
+        );
+    }
+}
