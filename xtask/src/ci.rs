@@ -25,6 +25,8 @@ pub(crate) enum Job {
     Clippy,
     /// The dependency guards of [`crate::deps`].
     Deps,
+    /// `cargo check` of the sans-IO crates for `wasm32-unknown-unknown` (no OS, no sockets).
+    Wasm,
     /// Unit, integration and doc tests (nextest when available).
     Test,
     /// `cargo doc` with rustdoc warnings denied.
@@ -35,8 +37,8 @@ pub(crate) enum Job {
 
 impl Job {
     /// Every job, in the order a bare `cargo xtask ci` runs them: cheap checks first.
-    pub(crate) const ALL: [Job; 6] =
-        [Job::Fmt, Job::Clippy, Job::Deps, Job::Test, Job::Doc, Job::Deny];
+    pub(crate) const ALL: [Job; 7] =
+        [Job::Fmt, Job::Clippy, Job::Deps, Job::Wasm, Job::Test, Job::Doc, Job::Deny];
 
     /// The name used on the command line.
     pub(crate) fn name(self) -> &'static str {
@@ -44,6 +46,7 @@ impl Job {
             Job::Fmt => "fmt",
             Job::Clippy => "clippy",
             Job::Deps => "deps",
+            Job::Wasm => "wasm",
             Job::Test => "test",
             Job::Doc => "doc",
             Job::Deny => "deny",
@@ -125,6 +128,40 @@ fn run_job(job: Job) -> Result<()> {
             println!("==> deps: cargo xtask deps");
             deps::run().map_err(|err| anyhow!("{err:#}\nreproduce with: cargo xtask deps"))
         }
+        Job::Wasm => {
+            if !wasm_target_installed() {
+                println!("==> wasm: rustup target add {WASM_TARGET}");
+                let added = Command::new("rustup")
+                    .args(["target", "add", WASM_TARGET])
+                    .status()
+                    .is_ok_and(|status| status.success());
+                if !added {
+                    println!("{}", "!".repeat(78));
+                    println!(
+                        "!!! wasm: SKIPPED: the {WASM_TARGET} target could not be installed here."
+                    );
+                    println!(
+                        "!!! The check that appservice-types and appservice-dispatch build without an"
+                    );
+                    println!("!!! OS (no IO, no sockets, no runtime) did NOT run on this machine.");
+                    println!("{}", "!".repeat(78));
+                    return Ok(());
+                }
+            }
+            CargoCommand::new(
+                job,
+                &[
+                    "check",
+                    "-p",
+                    "appservice-types",
+                    "-p",
+                    "appservice-dispatch",
+                    "--target",
+                    WASM_TARGET,
+                ],
+            )
+            .run()
+        }
         Job::Test => {
             if cargo_subcommand_works("nextest") {
                 CargoCommand::new(
@@ -163,6 +200,15 @@ fn run_job(job: Job) -> Result<()> {
             .run()
         }
     }
+}
+
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+/// Whether rustup reports the wasm target as installed.
+fn wasm_target_installed() -> bool {
+    Command::new("rustup").args(["target", "list", "--installed"]).output().is_ok_and(|out| {
+        String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == WASM_TARGET)
+    })
 }
 
 /// Whether `cargo <subcommand> --version` succeeds, i.e. the plugin is installed.
@@ -229,7 +275,7 @@ mod tests {
     fn no_arguments_run_all_jobs_in_order() {
         assert_eq!(
             parse_jobs(&[]).unwrap(),
-            [Job::Fmt, Job::Clippy, Job::Deps, Job::Test, Job::Doc, Job::Deny]
+            [Job::Fmt, Job::Clippy, Job::Deps, Job::Wasm, Job::Test, Job::Doc, Job::Deny]
         );
     }
 

@@ -51,7 +51,19 @@ pub(crate) const GUARDS: &[Guard] = &[
     // Architecture Invariant: the dispatcher is sans-IO; the tower adapter lives elsewhere.
     Guard {
         package: "appservice-dispatch",
-        forbidden: &["tokio", "hyper", "hyper-util", "tower", "mio", "socket2"],
+        forbidden: &[
+            "tokio",
+            "hyper",
+            "hyper-util",
+            "tower",
+            "tower-service",
+            "tower-layer",
+            "mio",
+            "socket2",
+            "async-io",
+            "async-std",
+            "smol",
+        ],
     },
 ];
 

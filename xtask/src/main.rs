@@ -28,8 +28,8 @@ const USAGE: &str = "\
 Usage: cargo xtask <COMMAND>
 
 Commands:
-  ci [JOB]...            Run CI jobs (default: all, in the order fmt clippy deps test doc deny).
-                         Jobs: fmt, clippy, test, doc, deny, deps.
+  ci [JOB]...            Run CI jobs (default: all, in the order fmt clippy deps wasm test doc deny).
+                         Jobs: fmt, clippy, deps, wasm, test, doc, deny.
   deps                   Check that library crates do not depend on forbidden crates.
   registration check FILE [--server-name NAME]
                          Lint an appservice registration file (YAML or JSON).

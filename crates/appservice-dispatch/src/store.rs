@@ -151,6 +151,7 @@ impl Bounded {
     }
 
     /// The entries, oldest first.
+    #[cfg_attr(not(feature = "fs-store"), allow(dead_code))] // Used by the file store.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, Fingerprint)> {
         self.order.iter().filter_map(|id| self.map.get(id).map(|fp| (id.as_str(), *fp)))
     }
