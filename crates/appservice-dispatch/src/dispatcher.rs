@@ -143,6 +143,12 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
         &self.inner.registration
     }
 
+    /// Whether `path` belongs to the Application Service API (a route, or anything under
+    /// `/_matrix/app/`), as opposed to a path an embedding server serves itself.
+    pub fn owns_path(&self, path: &str) -> bool {
+        self.inner.router.owns(path)
+    }
+
     /// Checks what can be checked before the body is read: the route (404/405), the `hs_token`
     /// (401/403) and a declared `Content-Length` over the limit (413). A transport calls this
     /// first, so an unauthenticated or oversized request is refused without reading its body;
@@ -172,18 +178,38 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
     /// Handles one request. Never fails: every problem is a spec-shaped error response
     /// (`{"errcode", "error"}`, `Content-Type: application/json`).
     pub async fn dispatch(&self, request: Request<Bytes>) -> Response<Bytes> {
+        self.dispatch_with_report(request).await.0
+    }
+
+    /// Like [`dispatch`](Self::dispatch), with a [`Report`] of what happened, for logs and
+    /// metrics (never containing a token).
+    pub async fn dispatch_with_report(&self, request: Request<Bytes>) -> (Response<Bytes>, Report) {
         let (parts, body) = request.into_parts();
+        let mut report =
+            Report { route: None, txn_id: None, events: 0, outcome: Disposition::Rejected };
         let matched = match self.check_head(&parts) {
             Ok(m) => m,
-            Err(rejection) => return rejection.into_response(),
+            Err(rejection) => return (rejection.into_response(), report),
         };
+        report.route = Some(matched.route.name());
         if body.len() > self.inner.config.max_body_bytes {
-            return error_response(&too_large(self.inner.config.max_body_bytes));
+            return (error_response(&too_large(self.inner.config.max_body_bytes)), report);
         }
-        match self.handle(matched, parts.uri.query(), body).await {
-            Ok(response) => response,
-            Err(e) => error_response(&e),
-        }
+        let result = self.handle(matched, parts.uri.query(), body, &mut report).await;
+        let response = match result {
+            Ok(response) => {
+                if report.outcome == Disposition::Rejected {
+                    report.outcome = Disposition::Handled;
+                }
+                response
+            }
+            Err(e) => {
+                report.outcome =
+                    if e.status() >= 500 { Disposition::Failed } else { Disposition::Rejected };
+                error_response(&e)
+            }
+        };
+        (response, report)
     }
 
     async fn handle(
@@ -191,10 +217,12 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
         matched: Matched,
         query: Option<&str>,
         body: Bytes,
+        report: &mut Report,
     ) -> Result<Response<Bytes>, MatrixError> {
         match matched.route {
             Route::Transaction { txn_id } => {
-                self.transaction(txn_id, body, matched.legacy).await.map(|()| empty())
+                report.txn_id = Some(txn_id.clone());
+                self.transaction(txn_id, body, matched.legacy, report).await.map(|()| empty())
             }
             Route::QueryUser { user_id } => self.query_user(&user_id).await,
             Route::QueryRoomAlias { alias } => self.query_room_alias(&alias).await,
@@ -241,12 +269,20 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
         }
     }
 
-    async fn transaction(&self, txn_id: String, body: Bytes, legacy: bool) -> Answer {
+    async fn transaction(
+        &self,
+        txn_id: String,
+        body: Bytes,
+        legacy: bool,
+        report: &mut Report,
+    ) -> Answer {
         let transaction = Transaction::from_slice(&body).map_err(|e| e.to_matrix_error())?;
+        report.events = transaction.events.len();
         let envelopes: Vec<Option<EventEnvelope<'_>>> =
             transaction.events.iter().map(|raw| EventEnvelope::parse(raw).ok()).collect();
         let fingerprint = fingerprint(&transaction, &envelopes);
         if self.completed(&txn_id, fingerprint).await? {
+            report.outcome = Disposition::Duplicate;
             return Ok(());
         }
         loop {
@@ -268,7 +304,10 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
                     "duplicate delivery of an in-flight transaction: waiting for it"
                 );
                 match slot.wait().await {
-                    Outcome::Done(answer) => return answer,
+                    Outcome::Done(answer) => {
+                        report.outcome = Disposition::Duplicate;
+                        return answer;
+                    }
                     Outcome::Abandoned => continue,
                 }
             }
@@ -596,6 +635,35 @@ fn json_response(status: StatusCode, body: Bytes) -> Response<Bytes> {
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
+}
+
+/// What [`Dispatcher::dispatch_with_report`] did with a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Report {
+    /// The route's name ([`Route::name`]), if the request had one.
+    pub route: Option<&'static str>,
+    /// The transaction ID, for a transaction.
+    pub txn_id: Option<String>,
+    /// The number of timeline events, for a parsed transaction.
+    pub events: usize,
+    /// The outcome.
+    pub outcome: Disposition,
+}
+
+/// The outcome in a [`Report`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Disposition {
+    /// Refused with a 4xx (route, auth, body, parameters, or "not found").
+    Rejected,
+    /// Handled (for a transaction: the handler ran and the store recorded it).
+    Handled,
+    /// A transaction already completed, or completed by a concurrent delivery: acknowledged
+    /// without running the handler.
+    Duplicate,
+    /// The handler or the store failed (5xx); a transaction will be retried.
+    Failed,
 }
 
 /// A request refused before its body is read (by [`Dispatcher::check_head`]).

@@ -75,7 +75,7 @@ pub mod store;
 
 pub use auth::{AuthError, authenticate};
 pub use config::{Config, DEFAULT_MAX_BODY_BYTES, RoomConcurrency};
-pub use dispatcher::{Dispatcher, Rejection, error_response};
+pub use dispatcher::{Dispatcher, Disposition, Rejection, Report, error_response};
 pub use handler::{BoxError, Event, Handler, HandlerError, TransactionContext};
 pub use store::{Fingerprint, MemoryStore, StoreError, TransactionStore};
 

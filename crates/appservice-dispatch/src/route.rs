@@ -209,6 +209,13 @@ impl Router {
         Err(RouteError::UnknownEndpoint)
     }
 
+    /// Whether `path` is an AS API path: any route (whatever the method), or under `/_matrix/app/`.
+    pub fn owns(&self, path: &str) -> bool {
+        let stripped = self.strip_prefix(path);
+        stripped.starts_with("/_matrix/app/")
+            || !matches!(self.route(&Method::GET, path), Err(RouteError::UnknownEndpoint))
+    }
+
     fn strip_prefix<'p>(&self, path: &'p str) -> &'p str {
         if self.path_prefix.is_empty() {
             return path;

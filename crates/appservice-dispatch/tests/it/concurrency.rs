@@ -206,3 +206,29 @@ proptest! {
         prop_assert_eq!(attempt(), (200, Vec::<String>::new()));
     }
 }
+
+#[test]
+fn reports_say_what_happened() {
+    use appservice_dispatch::Disposition;
+    let handler = Slow::default();
+    handler.fail.lock().unwrap().push(("$b".into(), 1));
+    let d = Dispatcher::new(registration("null"), handler);
+    let run = |id: &str, events: &[(&str, &str)]| {
+        block_on(d.dispatch_with_report(put_txn(id, body(events)))).1
+    };
+    let r = run("1", &[("$a", "!r")]);
+    assert_eq!(
+        (r.route, r.txn_id.as_deref(), r.events, r.outcome),
+        (Some("transaction"), Some("1"), 1, Disposition::Handled)
+    );
+    assert_eq!(run("1", &[("$a", "!r")]).outcome, Disposition::Duplicate);
+    assert_eq!(run("2", &[("$b", "!r")]).outcome, Disposition::Failed);
+    let bad = block_on(d.dispatch_with_report(
+        http::Request::put("/_matrix/app/v1/transactions/3").body(bytes::Bytes::new()).unwrap(),
+    ))
+    .1;
+    assert_eq!((bad.route, bad.outcome), (Some("transaction"), Disposition::Rejected));
+    assert!(
+        d.owns_path("/_matrix/app/v1/nope") && d.owns_path("/users/x") && !d.owns_path("/metrics")
+    );
+}
