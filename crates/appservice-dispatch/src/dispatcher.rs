@@ -185,13 +185,13 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
     /// metrics (never containing a token).
     pub async fn dispatch_with_report(&self, request: Request<Bytes>) -> (Response<Bytes>, Report) {
         let (parts, body) = request.into_parts();
-        let mut report =
-            Report { route: None, txn_id: None, events: 0, outcome: Disposition::Rejected };
+        let route =
+            self.inner.router.route(&parts.method, parts.uri.path()).ok().map(|m| m.route.name());
+        let mut report = Report { route, txn_id: None, events: 0, outcome: Disposition::Rejected };
         let matched = match self.check_head(&parts) {
             Ok(m) => m,
             Err(rejection) => return (rejection.into_response(), report),
         };
-        report.route = Some(matched.route.name());
         if body.len() > self.inner.config.max_body_bytes {
             return (error_response(&too_large(self.inner.config.max_body_bytes)), report);
         }
