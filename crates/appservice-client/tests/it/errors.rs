@@ -1,0 +1,75 @@
+//! Errors are typed (errcode, error, status, retry hint) and never contain the token (checklist
+//! CS-ID-2; `Secret`'s invariant carried through the client).
+
+use appservice_client::{Client, ClientError, ErrorCode, Secret};
+use ruma_common::{owned_server_name, owned_user_id};
+use serde_json::json;
+
+use crate::mock::{AS_TOKEN, MockHomeserver, Scripted, Sleeps};
+
+fn assert_no_token(text: &str) {
+    assert!(!text.contains(AS_TOKEN), "token leaked: {text}");
+}
+
+#[tokio::test]
+async fn token_never_in_errors_or_debug() {
+    let server = MockHomeserver::start(vec![
+        Scripted::json(401, json!({"errcode": "M_UNKNOWN_TOKEN", "error": "Invalid access token passed.", "soft_logout": false})),
+        Scripted { status: 500, headers: vec![], body: "oops".into() },
+        Scripted::json(200, json!({"unexpected": true})),
+    ])
+    .await;
+    let sleeps = Sleeps::default();
+    let client = server.client(&sleeps);
+    assert_no_token(&format!("{client:?} {client:#?}"));
+    let alice = client.intent(owned_user_id!("@_irc_alice:example.org"));
+    assert_no_token(&format!("{alice:?}"));
+
+    let err = alice.whoami().await.unwrap_err();
+    assert!(err.is(&ErrorCode::UNKNOWN_TOKEN));
+    assert_eq!(err.status().unwrap().as_u16(), 401);
+    let ClientError::Matrix { error, extra, .. } = &err else { panic!("{err:?}") };
+    assert_eq!(error, "Invalid access token passed.");
+    assert_eq!(extra["soft_logout"], json!(false));
+    assert_no_token(&format!("{err} {err:?}"));
+
+    let err = alice.whoami().await.unwrap_err();
+    assert!(matches!(&err, ClientError::Http { status, .. } if status.as_u16() == 500), "{err:?}");
+    assert_no_token(&format!("{err} {err:?}"));
+
+    let err = alice.whoami().await.unwrap_err();
+    assert!(matches!(err, ClientError::Deserialize(_)), "{err:?}");
+    assert_no_token(&format!("{err} {err:?}"));
+}
+
+#[tokio::test]
+async fn transport_errors_do_not_show_the_token() {
+    let addr = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let client = Client::with_hyper(
+        &format!("http://{addr}"),
+        Secret::from(AS_TOKEN),
+        owned_server_name!("example.org"),
+    )
+    .unwrap()
+    .with_auto_register(false)
+    .with_retry_policy(appservice_client::RetryPolicy::none());
+    let err = client.intent(owned_user_id!("@_irc_alice:example.org")).whoami().await.unwrap_err();
+    assert!(matches!(err, ClientError::Transport(_)));
+    assert_no_token(&format!("{err} {err:?} {:?}", std::error::Error::source(&err)));
+}
+
+#[test]
+fn bad_homeserver_urls_are_refused() {
+    for url in ["ftp://hs", "not a url", "http://hs/?x=1", "unix:/tmp/sock"] {
+        let r = Client::new(url, Secret::from("t"), owned_server_name!("example.org"), ());
+        assert!(matches!(r, Err(ClientError::InvalidArgument(_))), "{url}");
+    }
+    let c = Client::new(
+        "https://hs.example/base/",
+        Secret::from("t"),
+        owned_server_name!("example.org"),
+        (),
+    )
+    .unwrap();
+    assert_eq!(c.homeserver(), "https://hs.example/base");
+}
