@@ -651,6 +651,14 @@ pub struct Report {
     pub outcome: Disposition,
 }
 
+impl Report {
+    /// A report of a request on `route` with this outcome (for transports that answer
+    /// themselves, e.g. when a handler panicked).
+    pub fn new(route: Option<&'static str>, outcome: Disposition) -> Self {
+        Self { route, txn_id: None, events: 0, outcome }
+    }
+}
+
 /// The outcome in a [`Report`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]

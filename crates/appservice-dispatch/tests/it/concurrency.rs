@@ -13,7 +13,7 @@ use futures::{executor::block_on, future::join_all, task::noop_waker_ref};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use crate::support::{body, put_txn, registration};
+use appservice_conformance::handler::{body, put_txn, registration};
 
 /// Returns `Pending` `n` times (waking itself), so other futures run in between.
 struct YieldNow(u32);

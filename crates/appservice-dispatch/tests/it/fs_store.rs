@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use appservice_dispatch::{Config, Dispatcher, Fingerprint, TransactionStore, fs_store::FileStore};
 use futures::executor::block_on;
 
-use crate::support::{Recorder, Script, body, put_txn, registration};
+use appservice_conformance::handler::{Recorder, Script, body, put_txn, registration};
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir =

@@ -9,4 +9,3 @@ mod fixtures;
 #[cfg(feature = "fs-store")]
 mod fs_store;
 mod properties;
-mod support;

@@ -5,7 +5,7 @@ use futures::executor::block_on;
 use proptest::prelude::*;
 use serde_json::Value;
 
-use crate::support::{HS_TOKEN, Recorder, Script, registration};
+use appservice_conformance::handler::{HS_TOKEN, Recorder, Script, registration};
 
 fn path() -> impl Strategy<Value = String> {
     let prefix = prop_oneof![

@@ -1,4 +1,4 @@
-//! A scriptable handler that records every call, and a test registration.
+//! [`Recorder`]: a scriptable handler that records every call; the test registration.
 
 use std::{
     collections::BTreeMap,
@@ -13,9 +13,16 @@ use appservice_types::{
 };
 use serde_json::{Value, json};
 
-pub(crate) const HS_TOKEN: &str = "hs_kT8vN3kLp0RtY7wX2mB5cH9jD4fG6sA1eU0iO8yT3";
+/// The `hs_token` of [`registration`].
+pub const HS_TOKEN: &str = "hs_kT8vN3kLp0RtY7wX2mB5cH9jD4fG6sA1eU0iO8yT3";
 
-pub(crate) fn registration(url: &str) -> ValidatedRegistration {
+/// The test registration: users `^@_test_.*:example\\.org$`, aliases `^#_test_.*:example\\.org$`
+/// (both exclusive), protocol `irc`, bot `_test_bot`, with `url` as given (`null` for none).
+///
+/// # Panics
+///
+/// If `url` makes the registration invalid.
+pub fn registration(url: &str) -> ValidatedRegistration {
     ValidatedRegistration::parse(&format!(
         "id: test\nurl: {url}\nas_token: as_Pq2bV9nM4xC7zL1kJ6hG3fD8sA5wE0rT2yU9iO4p\nhs_token: {HS_TOKEN}\n\
          sender_localpart: _test_bot\nrate_limited: false\nprotocols: [irc]\nnamespaces:\n  \
@@ -27,19 +34,25 @@ pub(crate) fn registration(url: &str) -> ValidatedRegistration {
 
 /// What the scripted handler does.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct Script {
-    pub(crate) existing_users: Vec<String>,
-    pub(crate) existing_aliases: Vec<String>,
+#[allow(missing_docs, clippy::exhaustive_structs)] // Test data, field by field as in the fixtures.
+pub struct Script {
+    pub existing_users: Vec<String>,
+    pub existing_aliases: Vec<String>,
     /// Event ID → how many more times handling it fails.
-    pub(crate) fail_events: BTreeMap<String, u32>,
-    pub(crate) fail_ephemeral: u32,
-    pub(crate) protocols: BTreeMap<String, Value>,
-    pub(crate) users: Vec<Value>,
-    pub(crate) locations: Vec<Value>,
+    pub fail_events: BTreeMap<String, u32>,
+    pub fail_ephemeral: u32,
+    pub protocols: BTreeMap<String, Value>,
+    pub users: Vec<Value>,
+    pub locations: Vec<Value>,
 }
 
 impl Script {
-    pub(crate) fn from_json(v: &Value) -> Self {
+    /// Reads a fixture's `handler` object.
+    ///
+    /// # Panics
+    ///
+    /// On a malformed script.
+    pub fn from_json(v: &Value) -> Self {
         let strings = |k: &str| -> Vec<String> {
             v[k].as_array()
                 .map(|a| a.iter().map(|x| x.as_str().unwrap().to_owned()).collect())
@@ -69,17 +82,20 @@ impl Script {
 
 /// Records every call as a JSON array, e.g. `["event", "<txn>", "<event id>"]`.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct Recorder {
-    pub(crate) calls: Arc<Mutex<Vec<Value>>>,
-    pub(crate) script: Arc<Mutex<Script>>,
+#[allow(missing_docs, clippy::exhaustive_structs)]
+pub struct Recorder {
+    pub calls: Arc<Mutex<Vec<Value>>>,
+    pub script: Arc<Mutex<Script>>,
 }
 
 impl Recorder {
-    pub(crate) fn new(script: Script) -> Self {
+    /// A recorder following `script`.
+    pub fn new(script: Script) -> Self {
         Self { calls: Arc::default(), script: Arc::new(Mutex::new(script)) }
     }
 
-    pub(crate) fn take_calls(&self) -> Vec<Value> {
+    /// The calls recorded since the last take.
+    pub fn take_calls(&self) -> Vec<Value> {
         std::mem::take(&mut *self.calls.lock().unwrap())
     }
 
@@ -203,7 +219,11 @@ impl Handler for Recorder {
 }
 
 /// A transaction body with these events (each `(event_id, room_id)`).
-pub(crate) fn body(events: &[(&str, &str)]) -> Vec<u8> {
+///
+/// # Panics
+///
+/// Never in practice (serializing JSON values).
+pub fn body(events: &[(&str, &str)]) -> Vec<u8> {
     let events: Vec<Value> = events
         .iter()
         .map(|(id, room)| {
@@ -214,7 +234,12 @@ pub(crate) fn body(events: &[(&str, &str)]) -> Vec<u8> {
     serde_json::to_vec(&json!({ "events": events })).unwrap()
 }
 
-pub(crate) fn put_txn(txn_id: &str, body: Vec<u8>) -> http::Request<bytes::Bytes> {
+/// `PUT /_matrix/app/v1/transactions/{txn_id}` with the token.
+///
+/// # Panics
+///
+/// If `txn_id` makes an invalid URI.
+pub fn put_txn(txn_id: &str, body: Vec<u8>) -> http::Request<bytes::Bytes> {
     http::Request::put(format!("/_matrix/app/v1/transactions/{txn_id}"))
         .header("authorization", format!("Bearer {HS_TOKEN}"))
         .body(bytes::Bytes::from(body))
