@@ -1,0 +1,180 @@
+//! The dispatcher with its type parameters erased, and what the service does with a request
+//! for the Application Service API.
+
+use std::{convert::Infallible, time::Instant};
+
+use appservice_dispatch::{
+    Dispatcher, Disposition, Handler, Rejection, Report, TransactionStore, error_response,
+    route::{Matched, Route},
+};
+use appservice_types::{ErrorCode, MatrixError};
+use bytes::Bytes;
+use http::{Request, Response, request::Parts};
+use http_body_util::{BodyExt, Limited};
+use tokio_util::task::TaskTracker;
+
+use crate::{BoxError, BoxFuture, ServiceConfig, config::Readiness};
+
+/// The part of [`Dispatcher`] the service needs, object-safe.
+pub(crate) trait ErasedDispatcher: Send + Sync + 'static {
+    fn check_head(&self, parts: &Parts) -> Result<Matched, Rejection>;
+    fn owns_path(&self, path: &str) -> bool;
+    fn max_body_bytes(&self) -> usize;
+    fn dispatch(&self, request: Request<Bytes>) -> BoxFuture<'static, (Response<Bytes>, Report)>;
+}
+
+impl<H: Handler, S: TransactionStore> ErasedDispatcher for Dispatcher<H, S> {
+    fn check_head(&self, parts: &Parts) -> Result<Matched, Rejection> {
+        Dispatcher::check_head(self, parts)
+    }
+
+    fn owns_path(&self, path: &str) -> bool {
+        Dispatcher::owns_path(self, path)
+    }
+
+    fn max_body_bytes(&self) -> usize {
+        self.config().max_body_bytes
+    }
+
+    fn dispatch(&self, request: Request<Bytes>) -> BoxFuture<'static, (Response<Bytes>, Report)> {
+        let this = self.clone();
+        Box::pin(async move { this.dispatch_with_report(request).await })
+    }
+}
+
+/// Everything the service shares between clones.
+pub(crate) struct Core {
+    pub(crate) dispatcher: Box<dyn ErasedDispatcher>,
+    pub(crate) config: ServiceConfig,
+    pub(crate) readiness: Readiness,
+    pub(crate) tasks: TaskTracker,
+    #[cfg(feature = "metrics")]
+    pub(crate) prometheus: Option<metrics_exporter_prometheus::PrometheusHandle>,
+}
+
+impl Core {
+    /// Waits (at most `timeout`) until the dispatches in flight have finished.
+    pub(crate) async fn drain(&self, timeout: std::time::Duration) -> bool {
+        self.tasks.close();
+        let finished = tokio::time::timeout(timeout, self.tasks.wait()).await.is_ok();
+        self.tasks.reopen();
+        finished
+    }
+
+    /// Serves one request of the Application Service API.
+    pub(crate) async fn serve<B>(&self, request: Request<B>) -> Result<Response<Bytes>, Infallible>
+    where
+        B: http_body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        let start = Instant::now();
+        let (parts, body) = request.into_parts();
+        // Route, token and declared length first: a refused request's body is never read.
+        let matched = match self.dispatcher.check_head(&parts) {
+            Ok(m) => m,
+            Err(rejection) => {
+                let route = self.dispatcher.owns_path(parts.uri.path()).then_some("unknown");
+                let response = rejection.into_response();
+                self.observe(route, None, start, &response);
+                return Ok(response);
+            }
+        };
+        let route = matched.route.name();
+        let limit = self.dispatcher.max_body_bytes();
+        let body = match tokio::time::timeout(
+            self.config.read_timeout,
+            Limited::new(body, limit).collect(),
+        )
+        .await
+        {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(e)) => {
+                let error = if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                    MatrixError::too_large(format!("The body is larger than {limit} bytes"))
+                } else {
+                    MatrixError::new(400, ErrorCode::UNKNOWN, "The request body could not be read")
+                };
+                let response = error_response(&error);
+                self.observe(Some(route), None, start, &response);
+                return Ok(response);
+            }
+            Err(_) => {
+                let error =
+                    MatrixError::new(408, ErrorCode::UNKNOWN, "Timed out reading the request body");
+                let response = error_response(&error);
+                self.observe(Some(route), None, start, &response);
+                return Ok(response);
+            }
+        };
+        let query = matches!(matched.route, Route::QueryUser { .. } | Route::QueryRoomAlias { .. });
+        // The dispatch runs as its own task: when the homeserver gives up on the connection, the
+        // handler still finishes and the store records the transaction, so the retry is
+        // acknowledged instead of handled twice. `serve` waits for these tasks on shutdown.
+        let task = self.tasks.spawn(self.dispatcher.dispatch(Request::from_parts(parts, body)));
+        let outcome = if query {
+            match tokio::time::timeout(self.config.query_timeout, task).await {
+                Ok(joined) => joined,
+                Err(_) => {
+                    tracing::warn!(
+                        route,
+                        "the query handler did not answer in time; it keeps running"
+                    );
+                    let error = MatrixError::new(
+                        504,
+                        ErrorCode::UNKNOWN,
+                        "The application service did not answer in time",
+                    );
+                    let response = error_response(&error);
+                    self.observe(Some(route), None, start, &response);
+                    return Ok(response);
+                }
+            }
+        } else {
+            task.await
+        };
+        let (response, report) = match outcome {
+            Ok(done) => done,
+            Err(join) => {
+                tracing::error!(route, panic = join.is_panic(), "the handler panicked");
+                let response =
+                    error_response(&MatrixError::unknown("The request could not be handled"));
+                (response, Report::new(Some(route), Disposition::Failed))
+            }
+        };
+        self.observe(Some(route), Some(&report), start, &response);
+        Ok(response)
+    }
+
+    /// Logs (never a token) and counts one request.
+    fn observe(
+        &self,
+        route: Option<&'static str>,
+        report: Option<&Report>,
+        start: Instant,
+        response: &Response<Bytes>,
+    ) {
+        let elapsed = start.elapsed();
+        let status = response.status().as_u16();
+        let route = route.unwrap_or("none");
+        match report {
+            Some(r) if r.txn_id.is_some() => tracing::info!(
+                route,
+                txn_id = r.txn_id.as_deref().unwrap_or_default(),
+                events = r.events,
+                outcome = ?r.outcome,
+                status,
+                duration_ms = elapsed.as_secs_f64() * 1000.0,
+                "transaction"
+            ),
+            _ => tracing::debug!(
+                route,
+                status,
+                duration_ms = elapsed.as_secs_f64() * 1000.0,
+                "request"
+            ),
+        }
+        #[cfg(feature = "metrics")]
+        crate::metrics::record(route, report, status, elapsed);
+    }
+}
