@@ -29,6 +29,8 @@ pub(crate) enum Job {
     Wasm,
     /// Unit, integration and doc tests (nextest when available).
     Test,
+    /// The conformance suite against our stack (`cargo xtask conformance`).
+    Conformance,
     /// `cargo doc` with rustdoc warnings denied.
     Doc,
     /// `cargo deny check bans licenses sources`.
@@ -37,8 +39,8 @@ pub(crate) enum Job {
 
 impl Job {
     /// Every job, in the order a bare `cargo xtask ci` runs them: cheap checks first.
-    pub(crate) const ALL: [Job; 7] =
-        [Job::Fmt, Job::Clippy, Job::Deps, Job::Wasm, Job::Test, Job::Doc, Job::Deny];
+    pub(crate) const ALL: [Job; 8] =
+        [Job::Fmt, Job::Clippy, Job::Deps, Job::Wasm, Job::Test, Job::Conformance, Job::Doc, Job::Deny];
 
     /// The name used on the command line.
     pub(crate) fn name(self) -> &'static str {
@@ -48,6 +50,7 @@ impl Job {
             Job::Deps => "deps",
             Job::Wasm => "wasm",
             Job::Test => "test",
+            Job::Conformance => "conformance",
             Job::Doc => "doc",
             Job::Deny => "deny",
         }
@@ -104,16 +107,16 @@ fn print_summary(jobs: &[Job], results: &[(Job, Duration, bool)]) {
     for job in jobs {
         match results.iter().find(|(done, _, _)| done == job) {
             Some((_, elapsed, true)) => {
-                println!("  {:<7} ok      {:>7.1}s", job.name(), elapsed.as_secs_f64());
+                println!("  {:<11} ok      {:>7.1}s", job.name(), elapsed.as_secs_f64());
             }
             Some((_, elapsed, false)) => {
-                println!("  {:<7} FAILED  {:>7.1}s", job.name(), elapsed.as_secs_f64());
+                println!("  {:<11} FAILED  {:>7.1}s", job.name(), elapsed.as_secs_f64());
             }
-            None => println!("  {:<7} skipped", job.name()),
+            None => println!("  {:<11} skipped", job.name()),
         }
     }
     let total: Duration = results.iter().map(|(_, elapsed, _)| *elapsed).sum();
-    println!("  total           {:>7.1}s", total.as_secs_f64());
+    println!("  total               {:>7.1}s", total.as_secs_f64());
 }
 
 fn run_job(job: Job) -> Result<()> {
@@ -182,6 +185,12 @@ fn run_job(job: Job) -> Result<()> {
                 println!("note: cargo-nextest not found; using `cargo test`");
                 CargoCommand::new(job, &["test", "--workspace", "--all-features"]).run()
             }
+        }
+        Job::Conformance => {
+            println!("==> conformance: cargo xtask conformance");
+            let code = crate::conformance::run(&[])?;
+            anyhow::ensure!(code == 0, "the conformance suite failed (exit {code})\nreproduce with: cargo xtask conformance");
+            Ok(())
         }
         Job::Doc => CargoCommand::new(job, &["doc", "--workspace", "--no-deps", "--all-features"])
             .env("RUSTDOCFLAGS", "-D warnings")
@@ -275,7 +284,7 @@ mod tests {
     fn no_arguments_run_all_jobs_in_order() {
         assert_eq!(
             parse_jobs(&[]).unwrap(),
-            [Job::Fmt, Job::Clippy, Job::Deps, Job::Wasm, Job::Test, Job::Doc, Job::Deny]
+            [Job::Fmt, Job::Clippy, Job::Deps, Job::Wasm, Job::Test, Job::Conformance, Job::Doc, Job::Deny]
         );
     }
 

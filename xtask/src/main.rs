@@ -6,6 +6,7 @@
 //! * `cargo xtask deps` runs the dependency guards (see [`deps`]).
 //! * `cargo xtask registration check|generate ...` lints or creates an appservice registration file
 //!   (see [`registration`]).
+//! * `cargo xtask conformance [ARGS]...` runs the conformance suite (see [`conformance`]).
 //!
 //! Argument parsing is hand-rolled on purpose, to keep this crate's dependency list short.
 
@@ -13,6 +14,7 @@
 #![allow(clippy::print_stdout)]
 
 mod ci;
+mod conformance;
 mod deps;
 mod registration;
 
@@ -28,8 +30,8 @@ const USAGE: &str = "\
 Usage: cargo xtask <COMMAND>
 
 Commands:
-  ci [JOB]...            Run CI jobs (default: all, in the order fmt clippy deps wasm test doc deny).
-                         Jobs: fmt, clippy, deps, wasm, test, doc, deny.
+  ci [JOB]...            Run CI jobs (default: all, in the order fmt clippy deps wasm test conformance doc deny).
+                         Jobs: fmt, clippy, deps, wasm, test, conformance, doc, deny.
   deps                   Check that library crates do not depend on forbidden crates.
   registration check FILE [--server-name NAME]
                          Lint an appservice registration file (YAML or JSON).
@@ -38,6 +40,10 @@ Commands:
                         [--non-exclusive] [--receive-ephemeral] [--protocol P]...
                         [--rate-limited true|false] [--force]
                          Write a new registration file with fresh random tokens (mode 0600).
+  conformance [ARGS]...  Build echo-appservice and the conformance runner, and run the suite against
+                         our stack; `--url URL --hs-token TOKEN` runs it against any appservice;
+                         `coverage [--update|--check]` checks the checklist coverage. See
+                         docs/conformance.md (`cargo xtask conformance --help` for every flag).
   help                   Print this message.
 ";
 
@@ -66,6 +72,9 @@ fn run(args: &[String]) -> Result<ExitCode> {
             deps::run().map(|()| ExitCode::SUCCESS)
         }
         "registration" => registration::run(rest),
+        "conformance" => {
+            conformance::run(rest).map(|code| ExitCode::from(u8::try_from(code).unwrap_or(1)))
+        }
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)

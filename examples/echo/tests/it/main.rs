@@ -1,0 +1,130 @@
+//! Integration tests of `echo-appservice`: its dispatcher and handler, driven in-process through
+//! `appservice_tower::Appservice` (and, for `run`, over a real loopback socket), against a
+//! loopback mock homeserver. No other network.
+
+#![allow(clippy::unwrap_used)] // Test code: a panic is the failure report.
+
+mod echo;
+mod mock;
+mod run;
+
+use std::sync::Arc;
+
+use appservice_client::{Client, HyperTransport, ruma_common::OwnedServerName};
+use appservice_dispatch::fs_store::FileStore;
+use appservice_tower::Appservice;
+use appservice_types::ValidatedRegistration;
+use bytes::Bytes;
+use echo_appservice::EchoHandler;
+use http_body_util::{BodyExt, Full};
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+use crate::mock::Homeserver;
+
+pub(crate) const AS_TOKEN: &str = "as_kT8vN3kLp0RtY7wX2mB5cH9jD4fG6sA1eU0iO8yT3rW5qE7zLx4Pq2bV9nM4";
+pub(crate) const HS_TOKEN: &str = "hs_Pq2bV9nM4xC7zL1kJ6hG3fD8sA5wE0rT2yU9iO4pQ7mN1bVkT8vN3kLp0R";
+pub(crate) const BOT: &str = "@_echo_bot:example.org";
+
+/// A registration like `cargo xtask registration generate` writes for the echo.
+pub(crate) fn registration_yaml(url: &str) -> String {
+    format!(
+        "id: echo\nurl: \"{url}\"\nas_token: \"{AS_TOKEN}\"\nhs_token: \"{HS_TOKEN}\"\n\
+         sender_localpart: _echo_bot\nrate_limited: false\nnamespaces:\n  users:\n    \
+         - exclusive: true\n      regex: \"@_echo_.*\"\n  aliases:\n    - exclusive: true\n      \
+         regex: \"#_echo_.*\"\n  rooms: []\n"
+    )
+}
+
+/// The echo's service over a fresh file store, acting against `homeserver`.
+pub(crate) struct Echo {
+    pub(crate) app: Appservice,
+    pub(crate) handler: Arc<EchoHandler>,
+    pub(crate) store: tempfile::TempDir,
+}
+
+impl Echo {
+    pub(crate) fn start(homeserver: &Homeserver) -> Self {
+        Self::start_with(homeserver, tempfile::tempdir().unwrap(), 0)
+    }
+
+    /// With the store in `store` (e.g. the directory of a previous run) and the first
+    /// `fail_first` event calls failing.
+    pub(crate) fn start_with(
+        homeserver: &Homeserver,
+        store: tempfile::TempDir,
+        fail_first: usize,
+    ) -> Self {
+        let registration =
+            ValidatedRegistration::parse(&registration_yaml("http://127.0.0.1:8009")).unwrap();
+        let client = Client::from_registration(
+            &registration,
+            &homeserver.url(),
+            OwnedServerName::try_from("example.org").unwrap(),
+            HyperTransport::new().unwrap(),
+        )
+        .unwrap();
+        let handler = Arc::new(
+            EchoHandler::new(client, registration.clone()).unwrap().fail_first_events(fail_first),
+        );
+        let file_store = FileStore::open(store.path()).unwrap();
+        let app = echo_appservice::appservice(registration, handler.clone(), file_store);
+        Self { app, handler, store }
+    }
+
+    /// Stops this instance (releases the store) and gives its store directory back.
+    pub(crate) fn stop(self) -> tempfile::TempDir {
+        self.store
+    }
+
+    /// Sends a request with the `hs_token`, returns the status and the JSON body.
+    pub(crate) async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {HS_TOKEN}"))
+            .body(Full::new(body.map(|b| Bytes::from(b.to_string())).unwrap_or_default()))
+            .unwrap();
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, json)
+    }
+
+    /// `PUT /_matrix/app/v1/transactions/{txn_id}` with these events; the status.
+    pub(crate) async fn transaction(&self, txn_id: &str, events: Vec<Value>) -> u16 {
+        let path = format!("/_matrix/app/v1/transactions/{txn_id}");
+        self.request("PUT", &path, Some(json!({"events": events}))).await.0
+    }
+}
+
+/// An `m.room.message` event.
+pub(crate) fn message(event_id: &str, room: &str, sender: &str, body: &str, ts: u64) -> Value {
+    json!({
+        "type": "m.room.message",
+        "event_id": event_id,
+        "room_id": room,
+        "sender": sender,
+        "origin_server_ts": ts,
+        "content": {"msgtype": "m.text", "body": body},
+    })
+}
+
+/// An `m.room.member` invite of `target` by `sender`.
+pub(crate) fn invite(event_id: &str, room: &str, sender: &str, target: &str) -> Value {
+    json!({
+        "type": "m.room.member",
+        "event_id": event_id,
+        "room_id": room,
+        "sender": sender,
+        "state_key": target,
+        "origin_server_ts": 1_600_000_000_000u64,
+        "content": {"membership": "invite"},
+    })
+}

@@ -1,0 +1,105 @@
+//! `run`: start-up checks, and a whole run over a real loopback socket.
+
+use std::time::Duration;
+
+use appservice_client::HyperTransport;
+use bytes::Bytes;
+use echo_appservice::{Args, run};
+use http_body_util::BodyExt as _;
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+use crate::{HS_TOKEN, message, mock::Homeserver, registration_yaml};
+
+fn write_registration(dir: &std::path::Path, contents: &str) -> std::path::PathBuf {
+    let path = dir.join("echo.yaml");
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn run_refuses_a_registration_with_errors() {
+    let homeserver = Homeserver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = registration_yaml("http://127.0.0.1:8009").replace("\"@_echo_.*\"", "\"@_echo_(\"");
+    let path = write_registration(dir.path(), &yaml);
+    let args = Args::new(&path, homeserver.url()).server_name("example.org");
+    let error = run(args, std::future::pending()).await.unwrap_err();
+    let message = format!("{error:#}");
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(message.contains("invalid registration"), "{message}");
+    assert!(message.contains("namespaces.users[0].regex"), "{message}");
+    assert!(homeserver.recorded().is_empty());
+
+    let missing = dir.path().join("missing.yaml");
+    let error =
+        run(Args::new(&missing, homeserver.url()), std::future::pending()).await.unwrap_err();
+    assert!(format!("{error:#}").contains("cannot read the registration"), "{error:#}");
+}
+
+#[tokio::test]
+async fn run_without_a_server_name_says_how_to_fix_it() {
+    let homeserver = Homeserver::start().await;
+    homeserver
+        .whoami(401, json!({"errcode": "M_UNKNOWN_TOKEN", "error": "Unrecognised access token"}));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_registration(dir.path(), &registration_yaml("http://127.0.0.1:8009"));
+    let error = run(Args::new(&path, homeserver.url()), std::future::pending()).await.unwrap_err();
+    let message = format!("{error:#}");
+    assert!(message.contains("cannot find the server name"), "{message}");
+    assert!(message.contains("--server-name"), "{message}");
+    assert!(message.contains("M_UNKNOWN_TOKEN"), "{message}");
+    assert!(!message.contains(crate::AS_TOKEN), "no token in errors");
+}
+
+/// Sends `request` over the socket; the status and JSON body.
+async fn call(request: http::Request<Bytes>) -> (u16, Value) {
+    let response = HyperTransport::new().unwrap().oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_pings_serves_and_shuts_down() {
+    let homeserver = Homeserver::start().await;
+    // A free port for the appservice.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}");
+    homeserver.appservice(url.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_registration(dir.path(), &registration_yaml(&url));
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(run(Args::new(&path, homeserver.url()), async {
+        let _ = stopped.await;
+    }));
+
+    // The start-up ping: the homeserver pinged us back and we answered 200.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while homeserver.pinged_back().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no ping: {:?}", homeserver.recorded());
+        assert!(!running.is_finished(), "run ended early");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(homeserver.pinged_back(), [200]);
+    // The server name came from whoami; the store is next to the registration.
+    assert_eq!(homeserver.requests_to("/account/whoami").len(), 1);
+    assert!(dir.path().join("echo-store").is_dir());
+
+    let live = http::Request::get(format!("{url}/_matrix/mau/live")).body(Bytes::new()).unwrap();
+    assert_eq!(call(live).await.0, 200);
+
+    let event = message("$live", "!room", "@alice:example.org", "!echo over the wire", 5);
+    let transaction = http::Request::put(format!("{url}/_matrix/app/v1/transactions/1"))
+        .header("authorization", format!("Bearer {HS_TOKEN}"))
+        .body(Bytes::from(json!({"events": [event]}).to_string()))
+        .unwrap();
+    assert_eq!(call(transaction).await, (200, json!({})));
+    let sends = homeserver.requests_to("/send/");
+    assert_eq!(sends.len(), 1);
+    assert_eq!(sends[0].json(), json!({"msgtype": "m.notice", "body": "over the wire"}));
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), running).await.unwrap().unwrap().unwrap();
+}
