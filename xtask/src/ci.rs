@@ -39,8 +39,16 @@ pub(crate) enum Job {
 
 impl Job {
     /// Every job, in the order a bare `cargo xtask ci` runs them: cheap checks first.
-    pub(crate) const ALL: [Job; 8] =
-        [Job::Fmt, Job::Clippy, Job::Deps, Job::Wasm, Job::Test, Job::Conformance, Job::Doc, Job::Deny];
+    pub(crate) const ALL: [Job; 8] = [
+        Job::Fmt,
+        Job::Clippy,
+        Job::Deps,
+        Job::Wasm,
+        Job::Test,
+        Job::Conformance,
+        Job::Doc,
+        Job::Deny,
+    ];
 
     /// The name used on the command line.
     pub(crate) fn name(self) -> &'static str {
@@ -189,7 +197,10 @@ fn run_job(job: Job) -> Result<()> {
         Job::Conformance => {
             println!("==> conformance: cargo xtask conformance");
             let code = crate::conformance::run(&[])?;
-            anyhow::ensure!(code == 0, "the conformance suite failed (exit {code})\nreproduce with: cargo xtask conformance");
+            anyhow::ensure!(
+                code == 0,
+                "the conformance suite failed (exit {code})\nreproduce with: cargo xtask conformance"
+            );
             Ok(())
         }
         Job::Doc => CargoCommand::new(job, &["doc", "--workspace", "--no-deps", "--all-features"])
@@ -284,7 +295,16 @@ mod tests {
     fn no_arguments_run_all_jobs_in_order() {
         assert_eq!(
             parse_jobs(&[]).unwrap(),
-            [Job::Fmt, Job::Clippy, Job::Deps, Job::Wasm, Job::Test, Job::Conformance, Job::Doc, Job::Deny]
+            [
+                Job::Fmt,
+                Job::Clippy,
+                Job::Deps,
+                Job::Wasm,
+                Job::Test,
+                Job::Conformance,
+                Job::Doc,
+                Job::Deny
+            ]
         );
     }
 
