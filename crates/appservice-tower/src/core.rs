@@ -12,6 +12,7 @@ use bytes::Bytes;
 use http::{Request, Response, request::Parts};
 use http_body_util::{BodyExt, Limited};
 use tokio_util::task::TaskTracker;
+use tracing::Instrument as _;
 
 use crate::{BoxError, BoxFuture, ServiceConfig, config::Readiness};
 
@@ -111,7 +112,16 @@ impl Core {
         // The dispatch runs as its own task: when the homeserver gives up on the connection, the
         // handler still finishes and the store records the transaction, so the retry is
         // acknowledged instead of handled twice. `serve` waits for these tasks on shutdown.
-        let task = self.tasks.spawn(self.dispatcher.dispatch(Request::from_parts(parts, body)));
+        // One span per request; a transaction's span also names its ID (never a token: the URI,
+        // which may carry `?access_token=`, is not recorded).
+        let txn_id = match &matched.route {
+            Route::Transaction { txn_id } => txn_id.as_str(),
+            _ => "",
+        };
+        let span = tracing::info_span!("appservice_request", route, txn_id);
+        let task = self
+            .tasks
+            .spawn(self.dispatcher.dispatch(Request::from_parts(parts, body)).instrument(span));
         let outcome = if query {
             match tokio::time::timeout(self.config.query_timeout, task).await {
                 Ok(joined) => joined,
