@@ -58,10 +58,47 @@
 //! # }
 //! ```
 //!
-//! To serve it with your own hyper-util setup instead, wrap it in
-//! `hyper_util::service::TowerToHyperService` and hand it to
-//! `hyper_util::server::conn::auto::Builder::serve_connection` (HTTP/1.1 and h2c), as [`serve`]
-//! does.
+//! # With your own hyper-util setup
+//!
+//! Wrap it in `TowerToHyperService` and hand it to hyper-util's `auto::Builder`, which speaks
+//! HTTP/1.1 and h2c (HTTP/2 with prior knowledge) on the same port, as [`serve`] does:
+//!
+//! ```
+//! # use appservice_dispatch::{Dispatcher, Event, Handler, HandlerError, TransactionContext};
+//! # use appservice_types::ValidatedRegistration;
+//! # struct Bridge;
+//! # impl Handler for Bridge {
+//! #     async fn event(&self, _txn: &TransactionContext<'_>, _event: Event<'_>) -> Result<(), HandlerError> { Ok(()) }
+//! # }
+//! use appservice_tower::Appservice;
+//! use hyper_util::{rt::{TokioExecutor, TokioIo}, server::conn::auto, service::TowerToHyperService};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let registration = ValidatedRegistration::parse(
+//! #     "id: b\nurl: null\nas_token: a_secret\nhs_token: h_secret\nsender_localpart: bot\nnamespaces: {}",
+//! # )?;
+//! let app = Appservice::new(Dispatcher::new(registration, Bridge));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let addr = listener.local_addr()?;
+//! tokio::spawn(async move {
+//!     while let Ok((stream, _)) = listener.accept().await {
+//!         let service = TowerToHyperService::new(app.clone());
+//!         tokio::spawn(async move {
+//!             let _ = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(stream), service).await;
+//!         });
+//!     }
+//! });
+//! # use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//! # let mut stream = tokio::net::TcpStream::connect(addr).await?;
+//! # stream.write_all(b"POST /_matrix/app/v1/ping HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer h_secret\r\n\
+//! #     Content-Length: 2\r\nConnection: close\r\n\r\n{}").await?;
+//! # let mut response = String::new();
+//! # stream.read_to_string(&mut response).await?;
+//! # assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! # Inside an axum router
 //!
