@@ -7,6 +7,7 @@
 //! * `cargo xtask registration check|generate ...` lints or creates an appservice registration file
 //!   (see [`registration`]).
 //! * `cargo xtask conformance [ARGS]...` runs the conformance suite (see [`conformance`]).
+//! * `cargo xtask interop` runs `echo-appservice` against a real Synapse (see [`interop`]).
 //!
 //! Argument parsing is hand-rolled on purpose, to keep this crate's dependency list short.
 
@@ -16,6 +17,7 @@
 mod ci;
 mod conformance;
 mod deps;
+mod interop;
 mod registration;
 
 use std::{
@@ -44,6 +46,9 @@ Commands:
                          our stack; `--url URL --hs-token TOKEN` runs it against any appservice;
                          `coverage [--update|--check]` checks the checklist coverage. See
                          docs/conformance.md (`cargo xtask conformance --help` for every flag).
+  interop                Install Synapse into a venv under target/ if missing (needs python3 and PyPI),
+                         run echo-appservice against it on 127.0.0.1 and check what a user sees
+                         (xtask/interop/scenarios.py). Logs: target/interop/run-*/.
   help                   Print this message.
 ";
 
@@ -72,6 +77,7 @@ fn run(args: &[String]) -> Result<ExitCode> {
             deps::run().map(|()| ExitCode::SUCCESS)
         }
         "registration" => registration::run(rest),
+        "interop" => interop::run(rest),
         "conformance" => {
             conformance::run(rest).map(|code| ExitCode::from(u8::try_from(code).unwrap_or(1)))
         }

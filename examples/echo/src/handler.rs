@@ -269,7 +269,12 @@ impl Handler for EchoHandler {
                 ),
                 Ok(EphemeralData::Receipt(receipt)) => tracing::debug!(
                     room_id = %receipt.room_id,
-                    events = receipt.content.len(),
+                    event_ids = ?receipt.content.keys().collect::<Vec<_>>(),
+                    user_ids = ?receipt
+                        .content
+                        .values()
+                        .flat_map(|by_type| by_type.values().flat_map(|users| users.keys()))
+                        .collect::<std::collections::BTreeSet<_>>(),
                     "receipt"
                 ),
                 Ok(EphemeralData::Presence(presence)) => tracing::debug!(

@@ -1,0 +1,659 @@
+//! `cargo xtask interop`: `echo-appservice` against a real Synapse on loopback.
+//!
+//! In order: install Synapse into a virtualenv under the target directory when missing
+//! (`<target>/interop/venv`, `python3 -m venv` + `pip install matrix-synapse==SYNAPSE_VERSION`);
+//! build `echo-appservice` and the `identity_check` example of `appservice-client`; write a
+//! throwaway run directory `<target>/interop/run-<time>/` (a fresh registration with fresh tokens,
+//! the Synapse config with SQLite and one loopback listener, a signing key); start Synapse and wait
+//! for `/_matrix/client/versions`; start the echo and wait for `/_matrix/mau/live`; run the
+//! scenario driver (`xtask/interop/scenarios.py`, Python stdlib only, with the venv's python); stop
+//! everything. The driver prints one line per scenario and `N passed, N failed`; on a failure the
+//! tails of the logs are printed too. Every log stays in the run directory (the last few runs are
+//! kept).
+//!
+//! The driver restarts the echo (scenarios 6 and 7) through a line protocol: it prints
+//! `@control echo stop|kill|start [fail=N]` on its stdout and reads `ok` or `error: …` on its
+//! stdin. So every child process is owned here.
+//!
+//! Cleanup: [`Children`] kills every child on drop (success, error and panic). A Ctrl-C in a
+//! terminal goes to the whole foreground process group, and the children stay in it (no
+//! `process_group`), so Synapse, the echo and the driver get the SIGINT too and stop on their
+//! own even though this process dies without running destructors. No signal handler is
+//! installed (that would need `unsafe` or a new dependency).
+
+use std::{
+    fs::{self, File, OpenOptions},
+    io::{BufRead as _, BufReader, Read as _, Write as _},
+    net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream},
+    path::{Path, PathBuf},
+    process::{Child, ChildStdin, Command, ExitCode, Stdio},
+    thread,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::{Context as _, Result, anyhow, bail, ensure};
+
+use crate::{cargo, project_root, registration};
+
+/// The Synapse release the scenarios are written against (`../shared/research/synapse-behaviour.md`).
+pub(crate) const SYNAPSE_VERSION: &str = "1.163.2";
+/// The appservice `id` of the echo registration.
+const AS_ID: &str = "echo";
+/// The server name of the throwaway homeserver.
+const SERVER_NAME: &str = "localhost";
+/// How many run directories to keep (the newest ones).
+const KEEP_RUNS: usize = 5;
+/// Lines of each log printed on failure.
+const TAIL_LINES: usize = 40;
+
+const USAGE: &str = "\
+Usage: cargo xtask interop
+
+Runs echo-appservice against a real Synapse on 127.0.0.1 and checks what a user sees:
+installs Synapse into <target>/interop/venv when missing (python3 -m venv + pip, needs PyPI),
+builds echo-appservice, starts both, runs xtask/interop/scenarios.py, and stops both.
+Logs: <target>/interop/run-<time>/ (synapse.log, echo.log, driver.log).
+";
+
+/// Entry point of `cargo xtask interop`.
+pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
+    match args.first().map(String::as_str) {
+        None => {}
+        Some("-h" | "--help" | "help") => {
+            print!("{USAGE}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(other) => bail!("unknown `interop` argument `{other}`\n\n{USAGE}"),
+    }
+    let started = Instant::now();
+    let root = project_root()?;
+    let target = target_dir(&root)?;
+    let interop = target.join("interop");
+    fs::create_dir_all(&interop).with_context(|| format!("cannot create {}", interop.display()))?;
+
+    let python = ensure_venv(&interop.join("venv"))?;
+    build(&root)?;
+    let echo_bin = target.join("debug").join("echo-appservice");
+    let identity_check = target.join("debug").join("examples").join("identity_check");
+
+    let run_dir = new_run_dir(&interop)?;
+    println!("==> interop: run directory {}", run_dir.display());
+    let (hs_port, as_port) = free_ports()?;
+    let hs_url = format!("http://127.0.0.1:{hs_port}");
+    let as_url = format!("http://127.0.0.1:{as_port}");
+    let registration_file = run_dir.join("echo.yaml");
+    let as_token = write_registration(&registration_file, &as_url)?;
+    let shared_secret = registration::generate_token()?;
+    write_synapse_config(&python, &run_dir, hs_port, &registration_file, &shared_secret)?;
+
+    let mut children = Children::new(Paths {
+        run_dir: run_dir.clone(),
+        echo_bin,
+        registration: registration_file,
+        hs_url,
+        as_url,
+    });
+    let outcome = (|| -> Result<bool> {
+        children.start_synapse(&python)?;
+        children.start_echo(0)?;
+        children.run_driver(&python, &root, &as_token, &shared_secret, &identity_check)
+    })();
+    children.stop_all();
+    let passed = match outcome {
+        Ok(passed) => passed,
+        Err(e) => {
+            print_tails(&run_dir);
+            return Err(e.context(format!("interop failed; logs in {}", run_dir.display())));
+        }
+    };
+    if !passed {
+        print_tails(&run_dir);
+    }
+    println!(
+        "==> interop: {} in {:.1} s; logs in {}",
+        if passed { "passed" } else { "FAILED" },
+        started.elapsed().as_secs_f64(),
+        run_dir.display()
+    );
+    Ok(if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// `$CARGO_TARGET_DIR` (relative to the current directory, as cargo reads it), else
+/// `<root>/target`.
+fn target_dir(root: &Path) -> Result<PathBuf> {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => Ok(std::env::current_dir()?.join(dir)),
+        _ => Ok(root.join("target")),
+    }
+}
+
+/// The venv's python, after installing Synapse into `venv` unless it is importable already.
+fn ensure_venv(venv: &Path) -> Result<PathBuf> {
+    let python = venv.join("bin").join("python");
+    let check = format!(
+        // Inside a git checkout Synapse appends the checkout's branch and commit to its version
+        // (`1.163.2 (b=main,ad17380)`): compare the first word.
+        "import synapse, signedjson.key, sys; \
+         sys.exit(0 if synapse.__version__.split()[0] == '{SYNAPSE_VERSION}' else 1)"
+    );
+    let installed = |python: &Path| {
+        Command::new(python)
+            .args(["-c", &check])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if installed(&python) {
+        println!("==> interop: Synapse {SYNAPSE_VERSION} found in {}", venv.display());
+        return Ok(python);
+    }
+    let started = Instant::now();
+    if !python.exists() {
+        println!("==> interop: python3 -m venv {}", venv.display());
+        let status = Command::new("python3")
+            .arg("-m")
+            .arg("venv")
+            .arg(venv)
+            .status()
+            .context("cannot run python3 (is Python 3 installed?)")?;
+        ensure!(status.success(), "python3 -m venv {} failed ({status})", venv.display());
+    }
+    let spec = format!("matrix-synapse=={SYNAPSE_VERSION}");
+    println!("==> interop: pip install {spec} (about a minute the first time)");
+    let status = Command::new(&python)
+        .args(["-m", "pip", "install", "--progress-bar", "off", &spec])
+        .status()
+        .context("cannot run pip")?;
+    ensure!(status.success(), "pip install {spec} failed ({status})");
+    ensure!(installed(&python), "Synapse is still not importable from {}", python.display());
+    println!("==> interop: Synapse installed in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(python)
+}
+
+/// Builds the echo and the typed-error check (`appservice-client`'s `identity_check` example).
+fn build(root: &Path) -> Result<()> {
+    let args = [
+        "build",
+        "--quiet",
+        "-p",
+        "echo-appservice",
+        "-p",
+        "appservice-client",
+        "--bin",
+        "echo-appservice",
+        "--example",
+        "identity_check",
+    ];
+    println!("==> interop: cargo {}", args.join(" "));
+    let status = Command::new(cargo())
+        .current_dir(root)
+        .args(args)
+        .status()
+        .context("cannot run cargo build")?;
+    ensure!(status.success(), "cargo build failed ({status})");
+    Ok(())
+}
+
+/// A new `run-<unix time>` directory; older runs beyond [`KEEP_RUNS`] are removed.
+fn new_run_dir(interop: &Path) -> Result<PathBuf> {
+    let mut runs: Vec<PathBuf> = fs::read_dir(interop)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("run-")))
+        .collect();
+    runs.sort();
+    let excess = (runs.len() + 1).saturating_sub(KEEP_RUNS);
+    for old in runs.iter().take(excess) {
+        // Best effort: a leftover directory is only disk space.
+        let _ = fs::remove_dir_all(old);
+    }
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?;
+    let dir = interop.join(format!("run-{}-{:03}", now.as_secs(), now.subsec_millis()));
+    fs::create_dir(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Two free loopback ports (Synapse's client listener, the echo), found by binding port 0.
+fn free_ports() -> Result<(u16, u16)> {
+    let first = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    let second = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    Ok((first.local_addr()?.port(), second.local_addr()?.port()))
+}
+
+/// The arguments of `registration generate` for the echo registration.
+pub(crate) fn echo_registration_args(as_url: &str, output: &Path) -> registration::GenerateArgs {
+    registration::GenerateArgs {
+        id: AS_ID.to_owned(),
+        url: as_url.to_owned(),
+        localpart: "_echo_bot".to_owned(),
+        users: vec!["^@_echo_.*".to_owned()],
+        aliases: vec!["^#_echo_.*".to_owned()],
+        rooms: Vec::new(),
+        exclusive: true,
+        receive_ephemeral: true,
+        protocols: Vec::new(),
+        rate_limited: Some(false),
+        output: output.to_owned(),
+        force: false,
+    }
+}
+
+/// Writes the echo registration (as `cargo xtask registration generate` would); returns the
+/// `as_token`, which the driver needs to act as the appservice.
+fn write_registration(path: &Path, as_url: &str) -> Result<String> {
+    let args = echo_registration_args(as_url, path);
+    let registration = registration::build_registration(&args)?;
+    let problems: Vec<String> = registration
+        .check(&appservice_types::CheckOptions::new().server_name(SERVER_NAME))
+        .iter()
+        .filter(|d| d.is_error())
+        .map(ToString::to_string)
+        .collect();
+    ensure!(problems.is_empty(), "the echo registration is invalid: {}", problems.join("; "));
+    let yaml = registration.to_yaml().context("cannot serialize the registration")?;
+    registration::write_private_file(path, yaml.as_bytes(), false)?;
+    Ok(registration.as_token.expose().to_owned())
+}
+
+/// `homeserver.yaml`, `log.config` and the signing key (generated with `signedjson`, which
+/// saves Synapse a `--generate-keys` start).
+fn write_synapse_config(
+    python: &Path,
+    run_dir: &Path,
+    port: u16,
+    registration: &Path,
+    shared_secret: &str,
+) -> Result<()> {
+    let dir = run_dir.display();
+    let key = run_dir.join("localhost.signing.key");
+    let script = "import sys, signedjson.key as k\n\
+                  with open(sys.argv[1], 'w') as f:\n    \
+                  k.write_signing_keys(f, [k.generate_signing_key('a_interop')])\n";
+    let status = Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .arg(&key)
+        .status()
+        .context("cannot run the venv's python")?;
+    ensure!(status.success(), "generating the signing key failed ({status})");
+    let log_config = format!(
+        "version: 1\n\
+         formatters:\n  precise:\n    format: '%(asctime)s - %(name)s - %(lineno)d - %(levelname)s - %(request)s - %(message)s'\n\
+         handlers:\n  file:\n    class: logging.FileHandler\n    formatter: precise\n    filename: {dir}/synapse.log\n    filters: [context]\n\
+         filters:\n  context:\n    (): synapse.logging.context.LoggingContextFilter\n    request: \"\"\n\
+         loggers:\n  synapse.storage.SQL:\n    level: WARNING\n  twisted:\n    level: WARNING\n\
+         root:\n  level: INFO\n  handlers: [file]\n\
+         disable_existing_loggers: false\n"
+    );
+    fs::write(run_dir.join("log.config"), log_config)?;
+    let macaroon = registration::generate_token()?;
+    let form = registration::generate_token()?;
+    let rate = "{per_second: 1000, burst_count: 1000}";
+    let config = format!(
+        "# Throwaway config of `cargo xtask interop`.\n\
+         server_name: \"{SERVER_NAME}\"\n\
+         pid_file: \"{dir}/homeserver.pid\"\n\
+         public_baseurl: \"http://127.0.0.1:{port}/\"\n\
+         listeners:\n  - port: {port}\n    bind_addresses: ['127.0.0.1']\n    type: http\n    tls: false\n    x_forwarded: false\n    resources:\n      - names: [client]\n        compress: false\n\
+         database:\n  name: sqlite3\n  args:\n    database: \"{dir}/homeserver.db\"\n\
+         log_config: \"{dir}/log.config\"\n\
+         media_store_path: \"{dir}/media_store\"\n\
+         signing_key_path: \"{key}\"\n\
+         trusted_key_servers: []\n\
+         suppress_key_server_warning: true\n\
+         report_stats: false\n\
+         enable_metrics: false\n\
+         enable_registration: false\n\
+         registration_shared_secret: \"{shared_secret}\"\n\
+         macaroon_secret_key: \"{macaroon}\"\n\
+         form_secret: \"{form}\"\n\
+         presence:\n  enabled: false\n\
+         url_preview_enabled: false\n\
+         app_service_config_files:\n  - \"{registration}\"\n\
+         rc_message: {rate}\n\
+         rc_registration: {rate}\n\
+         rc_login:\n  address: {rate}\n  account: {rate}\n  failed_attempts: {rate}\n\
+         rc_joins:\n  local: {rate}\n  remote: {rate}\n\
+         rc_invites:\n  per_room: {rate}\n  per_user: {rate}\n  per_issuer: {rate}\n\
+         rc_admin_redaction: {rate}\n",
+        key = key.display(),
+        registration = registration.display(),
+    );
+    let path = run_dir.join("homeserver.yaml");
+    registration::write_private_file(&path, config.as_bytes(), false)?;
+    Ok(())
+}
+
+/// Where things are, for [`Children`].
+struct Paths {
+    run_dir: PathBuf,
+    echo_bin: PathBuf,
+    registration: PathBuf,
+    hs_url: String,
+    as_url: String,
+}
+
+/// The child processes; every one still running is killed on drop.
+struct Children {
+    paths: Paths,
+    synapse: Option<Child>,
+    echo: Option<Child>,
+    echo_starts: u32,
+    driver: Option<Child>,
+}
+
+impl Children {
+    fn new(paths: Paths) -> Self {
+        Self { paths, synapse: None, echo: None, echo_starts: 0, driver: None }
+    }
+
+    fn log_file(&self, name: &str) -> Result<File> {
+        let path = self.paths.run_dir.join(name);
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))
+    }
+
+    /// Starts Synapse and waits until `/_matrix/client/versions` answers 200.
+    fn start_synapse(&mut self, python: &Path) -> Result<()> {
+        let started = Instant::now();
+        let out = self.log_file("synapse.out")?;
+        let child = Command::new(python)
+            .args(["-m", "synapse.app.homeserver", "-c"])
+            .arg(self.paths.run_dir.join("homeserver.yaml"))
+            .current_dir(&self.paths.run_dir)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .context("cannot start Synapse")?;
+        println!(
+            "==> interop: Synapse {SYNAPSE_VERSION} on {} (pid {})",
+            self.paths.hs_url,
+            child.id()
+        );
+        self.synapse = Some(child);
+        let addr = socket_addr(&self.paths.hs_url)?;
+        wait_until(Duration::from_secs(60), "Synapse's /_matrix/client/versions", || {
+            if let Some(status) = self.synapse.as_mut().map(Child::try_wait).transpose()?.flatten()
+            {
+                bail!("Synapse exited during start-up ({status})");
+            }
+            Ok(http_get_status(addr, "/_matrix/client/versions") == Some(200))
+        })?;
+        println!("==> interop: Synapse ready in {:.1} s", started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// Starts the echo (with `ECHO_FAIL_TRANSACTIONS=fail`) on the same store as before and
+    /// waits until `/_matrix/mau/live` answers 200.
+    fn start_echo(&mut self, fail: u32) -> Result<()> {
+        ensure!(self.echo.is_none(), "the echo is already running");
+        self.echo_starts += 1;
+        let mut log = self.log_file("echo.log")?;
+        writeln!(
+            log,
+            "==== interop: echo start #{} (ECHO_FAIL_TRANSACTIONS={fail}) ====",
+            self.echo_starts
+        )?;
+        let child = Command::new(&self.paths.echo_bin)
+            .arg("--registration")
+            .arg(&self.paths.registration)
+            .args(["--homeserver", &self.paths.hs_url])
+            .arg("--store")
+            .arg(self.paths.run_dir.join("echo-store"))
+            .args(["--server-name", SERVER_NAME])
+            .env("RUST_LOG", "echo_appservice=debug,info")
+            .env("NO_COLOR", "1")
+            .env("ECHO_FAIL_TRANSACTIONS", fail.to_string())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start {}", self.paths.echo_bin.display()))?;
+        println!(
+            "==> interop: echo-appservice on {} (pid {}, start #{}, ECHO_FAIL_TRANSACTIONS={fail})",
+            self.paths.as_url,
+            child.id(),
+            self.echo_starts
+        );
+        self.echo = Some(child);
+        let addr = socket_addr(&self.paths.as_url)?;
+        wait_until(Duration::from_secs(30), "the echo's /_matrix/mau/live", || {
+            if let Some(status) = self.echo.as_mut().map(Child::try_wait).transpose()?.flatten() {
+                self.echo = None;
+                bail!("echo-appservice exited during start-up ({status})");
+            }
+            Ok(http_get_status(addr, "/_matrix/mau/live") == Some(200))
+        })
+    }
+
+    /// Stops the echo: SIGTERM (graceful: in-flight transactions finish) or SIGKILL.
+    fn stop_echo(&mut self, kill: bool) -> Result<()> {
+        let mut child = self.echo.take().context("the echo is not running")?;
+        if kill {
+            child.kill().context("cannot SIGKILL the echo")?;
+            child.wait()?;
+            println!("==> interop: echo-appservice killed (SIGKILL)");
+        } else {
+            terminate(&mut child, Duration::from_secs(35))?;
+            println!("==> interop: echo-appservice stopped (SIGTERM)");
+        }
+        Ok(())
+    }
+
+    /// Runs the driver to its end, serving its `@control` requests; whether it passed.
+    fn run_driver(
+        &mut self,
+        python: &Path,
+        root: &Path,
+        as_token: &str,
+        shared_secret: &str,
+        identity_check: &Path,
+    ) -> Result<bool> {
+        let script = root.join("xtask").join("interop").join("scenarios.py");
+        let mut log = self.log_file("driver.log")?;
+        let mut child = Command::new(python)
+            .arg("-u")
+            .arg(&script)
+            .env("INTEROP_HS_URL", &self.paths.hs_url)
+            .env("INTEROP_AS_URL", &self.paths.as_url)
+            .env("INTEROP_AS_ID", AS_ID)
+            .env("INTEROP_AS_TOKEN", as_token)
+            .env("INTEROP_SHARED_SECRET", shared_secret)
+            .env("INTEROP_SERVER_NAME", SERVER_NAME)
+            .env("INTEROP_ECHO_LOG", self.paths.run_dir.join("echo.log"))
+            .env("INTEROP_SYNAPSE_LOG", self.paths.run_dir.join("synapse.log"))
+            .env("INTEROP_IDENTITY_CHECK", identity_check)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start {}", script.display()))?;
+        let stdout = child.stdout.take().context("the driver has no stdout")?;
+        let mut stdin = child.stdin.take().context("the driver has no stdin")?;
+        self.driver = Some(child);
+        for line in BufReader::new(stdout).lines() {
+            let line = line.context("reading the driver's output")?;
+            writeln!(log, "{line}")?;
+            match line.strip_prefix("@control ") {
+                Some(request) => {
+                    let answer = match self.control(request) {
+                        Ok(()) => "ok".to_owned(),
+                        Err(e) => format!("error: {e:#}"),
+                    };
+                    writeln!(log, "@answer {answer}")?;
+                    reply(&mut stdin, &answer)?;
+                }
+                None => println!("{line}"),
+            }
+        }
+        let status = self.driver.take().context("the driver is gone")?.wait()?;
+        Ok(status.success())
+    }
+
+    /// One `@control` request of the driver.
+    fn control(&mut self, request: &str) -> Result<()> {
+        let words: Vec<&str> = request.split_whitespace().collect();
+        match words.as_slice() {
+            ["echo", "stop"] => self.stop_echo(false),
+            ["echo", "kill"] => self.stop_echo(true),
+            ["echo", "start"] => self.start_echo(0),
+            ["echo", "start", fail] => {
+                let n = fail.strip_prefix("fail=").and_then(|n| n.parse().ok());
+                self.start_echo(n.with_context(|| format!("bad start option `{fail}`"))?)
+            }
+            _ => bail!("unknown control request `{request}`"),
+        }
+    }
+
+    /// Stops every child still running: the driver and the echo first, Synapse last.
+    fn stop_all(&mut self) {
+        for (name, child) in [
+            ("driver", self.driver.take()),
+            ("echo", self.echo.take()),
+            ("Synapse", self.synapse.take()),
+        ] {
+            if let Some(mut child) = child
+                && let Err(e) = terminate(&mut child, Duration::from_secs(10))
+            {
+                eprintln!("warning: stopping {name} (pid {}): {e:#}", child.id());
+            }
+        }
+    }
+}
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}
+
+/// Writes one answer line to the driver.
+fn reply(stdin: &mut ChildStdin, answer: &str) -> Result<()> {
+    writeln!(stdin, "{answer}").and_then(|()| stdin.flush()).context("answering the driver")
+}
+
+/// SIGTERM (through `kill`, since std only sends SIGKILL), then SIGKILL after `grace`.
+fn terminate(child: &mut Child, grace: Duration) -> Result<()> {
+    if child.try_wait()?.is_some() {
+        return Ok(());
+    }
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if sent {
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if child.try_wait()?.is_some() {
+                return Ok(());
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+    child.kill()?;
+    child.wait()?;
+    Ok(())
+}
+
+/// Polls `ready` every 100 ms until it says yes, fails or `limit` passes.
+fn wait_until(limit: Duration, what: &str, mut ready: impl FnMut() -> Result<bool>) -> Result<()> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if ready()? {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!("{what} did not answer within {} s", limit.as_secs());
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The address of an `http://127.0.0.1:PORT` URL.
+fn socket_addr(url: &str) -> Result<SocketAddr> {
+    url.strip_prefix("http://")
+        .and_then(|rest| rest.parse().ok())
+        .ok_or_else(|| anyhow!("not an http://IP:PORT URL: {url}"))
+}
+
+/// The status of `GET path` over a fresh connection (HTTP/1.0, so the server closes it), or
+/// `None` when nothing answers.
+fn http_get_status(addr: SocketAddr, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut head = [0_u8; 64];
+    let mut len = 0;
+    while len < 12 {
+        let n = stream.read(&mut head[len..]).ok()?;
+        if n == 0 {
+            break;
+        }
+        len += n;
+    }
+    parse_status_line(head.get(..len)?)
+}
+
+/// The status code of an HTTP response's first bytes (`HTTP/1.x NNN …`).
+fn parse_status_line(head: &[u8]) -> Option<u16> {
+    let text = std::str::from_utf8(head.get(..12)?).ok()?;
+    let code = text.strip_prefix("HTTP/1.")?.get(2..5)?;
+    code.parse().ok()
+}
+
+/// Prints the last lines of each log of the run.
+fn print_tails(run_dir: &Path) {
+    for name in ["synapse.log", "synapse.out", "echo.log"] {
+        let path = run_dir.join(name);
+        let Ok(text) = fs::read_to_string(&path) else { continue };
+        let lines: Vec<&str> = text.lines().collect();
+        let start = lines.len().saturating_sub(TAIL_LINES);
+        println!("---- last {} lines of {} ----", lines.len() - start, path.display());
+        for line in &lines[start..] {
+            println!("{line}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_lines() {
+        assert_eq!(parse_status_line(b"HTTP/1.1 200 OK\r\n"), Some(200));
+        assert_eq!(parse_status_line(b"HTTP/1.0 404 Not Found\r\n"), Some(404));
+        assert_eq!(parse_status_line(b"HTTP/1.1 20"), None);
+        assert_eq!(parse_status_line(b"SSH-2.0-OpenSSH_9"), None);
+    }
+
+    #[test]
+    fn socket_addresses() {
+        assert_eq!(socket_addr("http://127.0.0.1:8008").unwrap().port(), 8008);
+        assert!(socket_addr("https://127.0.0.1:8008").is_err());
+        assert!(socket_addr("http://localhost:8008").is_err());
+    }
+
+    #[test]
+    fn the_echo_registration_is_valid_and_exclusive() {
+        let args = echo_registration_args("http://127.0.0.1:9", Path::new("unused.yaml"));
+        let registration = registration::build_registration(&args).unwrap();
+        let options = appservice_types::CheckOptions::new().server_name(SERVER_NAME);
+        let diagnostics = registration.check(&options);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        assert_eq!(registration.receive_ephemeral, Some(true));
+        let yaml = registration.to_yaml().unwrap();
+        assert!(yaml.contains("^@_echo_.*") && yaml.contains("^#_echo_.*"), "{yaml}");
+        assert!(!yaml.contains("exclusive: false"), "{yaml}");
+    }
+
+    #[test]
+    fn free_ports_differ() {
+        let (a, b) = free_ports().unwrap();
+        assert_ne!(a, b);
+    }
+}
