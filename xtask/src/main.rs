@@ -7,6 +7,7 @@
 //! * `cargo xtask registration check|generate ...` lints or creates an appservice registration file
 //!   (see [`registration`]).
 //! * `cargo xtask conformance [ARGS]...` runs the conformance suite (see [`conformance`]).
+//! * `cargo xtask bench [--quick] [--json FILE]` runs the load test (see [`bench`]).
 //! * `cargo xtask interop` runs `echo-appservice` against a real Synapse (see [`interop`]).
 //!
 //! Argument parsing is hand-rolled on purpose, to keep this crate's dependency list short.
@@ -14,6 +15,7 @@
 // xtask is a command-line tool: printing to stdout is its job.
 #![allow(clippy::print_stdout)]
 
+mod bench;
 mod ci;
 mod conformance;
 mod deps;
@@ -46,6 +48,10 @@ Commands:
                          our stack; `--url URL --hs-token TOKEN` runs it against any appservice;
                          `coverage [--update|--check]` checks the checklist coverage. See
                          docs/conformance.md (`cargo xtask conformance --help` for every flag).
+  bench [--quick] [--reps N] [--json FILE] [--dir DIR] [--alt BIN]
+                         Build appservice-bench in release mode and run the load test: our server
+                         (memory and file store) against an HTTP floor and a parse floor, ratios
+                         of medians (docs/performance.md). Micro benchmarks: cargo bench -p appservice-bench.
   interop                Install Synapse into a venv under target/ if missing (needs python3 and PyPI),
                          run echo-appservice against it on 127.0.0.1 and check what a user sees
                          (xtask/interop/scenarios.py). Logs: target/interop/run-*/.
@@ -77,6 +83,7 @@ fn run(args: &[String]) -> Result<ExitCode> {
             deps::run().map(|()| ExitCode::SUCCESS)
         }
         "registration" => registration::run(rest),
+        "bench" => bench::run(rest).map(|()| ExitCode::SUCCESS),
         "interop" => interop::run(rest),
         "conformance" => {
             conformance::run(rest).map(|code| ExitCode::from(u8::try_from(code).unwrap_or(1)))

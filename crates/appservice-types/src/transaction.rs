@@ -154,13 +154,7 @@ impl Transaction {
 
     /// Parses a body. Fails only if it is not a JSON object with an `events` list.
     pub fn from_slice(body: &[u8]) -> Result<Self, TransactionError> {
-        let value: Box<RawValue> =
-            serde_json::from_slice(body).map_err(TransactionError::NotJson)?;
-        let mut map: BTreeMap<String, Box<RawValue>> =
-            serde_json::from_str(value.get()).map_err(|_| TransactionError::NotAnObject)?;
-        let events = map.remove("events").ok_or(TransactionError::MissingEvents)?;
-        let events: Vec<Raw<AnyTimelineEvent>> =
-            serde_json::from_str(events.get()).map_err(|_| TransactionError::EventsNotAList)?;
+        let (events, mut map) = parse_top_level(body)?;
         let mut problems = Vec::new();
         let ephemeral = take_section(&mut map, EPHEMERAL_KEYS, &mut problems, "a list");
         let to_device = take_section(&mut map, TO_DEVICE_KEYS, &mut problems, "a list");
@@ -259,6 +253,120 @@ impl Transaction {
             req.device_unused_fallback_key_types = v;
         }
         req
+    }
+}
+
+/// The top level of a transaction body in one pass: `events` straight into lazy `Raw` events,
+/// every other key kept raw. `events: None` = no `events` key; `Some(None)` = not a list.
+struct TopLevel {
+    events: Option<Option<Vec<Raw<AnyTimelineEvent>>>>,
+    rest: BTreeMap<String, Box<RawValue>>,
+}
+
+impl<'de> Deserialize<'de> for TopLevel {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TopVisitor;
+        impl<'de> serde::de::Visitor<'de> for TopVisitor {
+            type Value = TopLevel;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<TopLevel, A::Error> {
+                let mut top = TopLevel { events: None, rest: BTreeMap::new() };
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    if key == "events" {
+                        top.events = Some(map.next_value::<EventList>()?.0);
+                    } else {
+                        let value = map.next_value::<Box<RawValue>>()?;
+                        top.rest.insert(key.into_owned(), value);
+                    }
+                }
+                Ok(top)
+            }
+        }
+        deserializer.deserialize_map(TopVisitor)
+    }
+}
+
+/// `events`: a list of lazy events, or `None` for any other JSON value.
+struct EventList(Option<Vec<Raw<AnyTimelineEvent>>>);
+
+impl<'de> Deserialize<'de> for EventList {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ListVisitor;
+        impl<'de> serde::de::Visitor<'de> for ListVisitor {
+            type Value = EventList;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<EventList, A::Error> {
+                let mut events = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(event) = seq.next_element::<Raw<AnyTimelineEvent>>()? {
+                    events.push(event);
+                }
+                Ok(EventList(Some(events)))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<EventList, A::Error> {
+                while map.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
+                Ok(EventList(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<EventList, E> {
+                Ok(EventList(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<EventList, E> {
+                Ok(EventList(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<EventList, E> {
+                Ok(EventList(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<EventList, E> {
+                Ok(EventList(None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<EventList, E> {
+                Ok(EventList(None))
+            }
+            fn visit_unit<E>(self) -> Result<EventList, E> {
+                Ok(EventList(None))
+            }
+        }
+        deserializer.deserialize_any(ListVisitor)
+    }
+}
+
+/// The events and every other top-level key of a body.
+type TopLevelParts = (Vec<Raw<AnyTimelineEvent>>, BTreeMap<String, Box<RawValue>>);
+
+/// Parses a body in one pass. Fails only if it is not a JSON object with an `events` list.
+fn parse_top_level(body: &[u8]) -> Result<TopLevelParts, TransactionError> {
+    // Validating UTF-8 once up front lets serde_json read a `str`: the raw events it captures are
+    // then not validated again one by one (as they are when reading a byte slice).
+    let parsed = match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str::<TopLevel>(text),
+        Err(_) => serde_json::from_slice::<TopLevel>(body),
+    };
+    let top: TopLevel = match parsed {
+        Ok(top) => top,
+        // Not an object, or not JSON at all: classify on the error path only, as before.
+        Err(_) => {
+            return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                Err(e) => TransactionError::NotJson(e),
+                Ok(_) => TransactionError::NotAnObject,
+            });
+        }
+    };
+    match top.events {
+        None => Err(TransactionError::MissingEvents),
+        Some(None) => Err(TransactionError::EventsNotAList),
+        Some(Some(events)) => Ok((events, top.rest)),
     }
 }
 
@@ -375,6 +483,27 @@ mod tests {
         assert_eq!((e.status(), e.errcode().as_str()), (400, "M_NOT_JSON"));
         let e = Transaction::from_slice(b"{}").unwrap_err().to_matrix_error();
         assert_eq!((e.status(), e.errcode().as_str()), (400, "M_BAD_JSON"));
+    }
+
+    #[test]
+    fn one_pass_parse_classifies_like_a_full_parse() {
+        let ok = |b: &[u8]| Transaction::from_slice(b).unwrap();
+        let t = ok(br#"{"events":[{"type":"m.x"},1,null],"ephemeral":[],"x":{"y":1}}"#);
+        let raw: Vec<&str> = t.events.iter().map(|e| e.json().get()).collect();
+        assert_eq!(raw, [r#"{"type":"m.x"}"#, "1", "null"]);
+        assert_eq!(t.extra.keys().collect::<Vec<_>>(), ["x"]);
+        // An escaped key is the same key; the last duplicate wins, as in a map.
+        assert_eq!(ok(br#"{"ev\u0065nts":[],"events":[{}]}"#).events.len(), 1);
+        assert_eq!(ok(br#"{"events":[{"body":"\ud800"}]}"#).events.len(), 1);
+        let err = |b: &[u8]| Transaction::from_slice(b).unwrap_err();
+        assert!(matches!(err(br#"{"events":null}"#), TransactionError::EventsNotAList));
+        assert!(matches!(err(br#"{"events":{"a":1}}"#), TransactionError::EventsNotAList));
+        assert!(matches!(err(br#"{"events":"x"}"#), TransactionError::EventsNotAList));
+        assert!(matches!(err(br#"{"other":1}"#), TransactionError::MissingEvents));
+        assert!(matches!(err(br#"[1,2]"#), TransactionError::NotAnObject));
+        assert!(matches!(err(br#"[1,"#), TransactionError::NotJson(_)));
+        assert!(matches!(err(br#"{"events":[]} x"#), TransactionError::NotJson(_)));
+        assert!(matches!(err(b"\xff"), TransactionError::NotJson(_)));
     }
 
     #[test]

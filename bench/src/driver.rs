@@ -1,0 +1,484 @@
+//! The driver: servers in child processes, workloads interleaved, medians and ratios.
+
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    io::{BufRead as _, BufReader},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, bail, ensure};
+use serde_json::{Value, json};
+
+use crate::{
+    load, median_f64, procstat, sections,
+    server::Kind,
+    workload::{Plan, Workload},
+};
+
+pub(crate) const USAGE: &str = "\
+Usage: appservice-bench [--quick] [--reps N] [--json FILE] [--dir DIR] [--alt BIN]
+
+  --quick      one repetition of smaller workloads (CI smoke test)
+  --reps N     repetitions of every pairing (default 7; 1 with --quick)
+  --json FILE  also write the results as JSON to FILE
+  --dir DIR    where the file stores and the fsync floor write (default: the system temp dir)
+  --alt BIN    also run `BIN server ours-memory` (another build of appservice-bench, e.g. with a
+               proposed change) as server `alt-memory`, side by side with the others
+";
+
+struct Options {
+    quick: bool,
+    reps: usize,
+    json: Option<PathBuf>,
+    dir: PathBuf,
+    alt: Option<PathBuf>,
+}
+
+fn parse(args: &[String]) -> Result<Options> {
+    let mut options =
+        Options { quick: false, reps: 0, json: None, dir: std::env::temp_dir(), alt: None };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "run" => {}
+            "--quick" => options.quick = true,
+            "--reps" => {
+                options.reps = it.next().context("--reps needs a number")?.parse()?;
+                ensure!(options.reps > 0, "--reps must be at least 1");
+            }
+            "--json" => options.json = Some(it.next().context("--json needs a file")?.into()),
+            "--dir" => options.dir = it.next().context("--dir needs a directory")?.into(),
+            "--alt" => options.alt = Some(it.next().context("--alt needs a binary")?.into()),
+            other => bail!("unknown argument `{other}`\n\n{USAGE}"),
+        }
+    }
+    if options.reps == 0 {
+        options.reps = if options.quick { 1 } else { 7 };
+    }
+    Ok(options)
+}
+
+/// Transactions per workload and run.
+fn size(workload: Workload, quick: bool) -> usize {
+    match (workload, quick) {
+        (Workload::A, false) => 2000,
+        (Workload::B, false) => 3200,
+        (Workload::C, false) => 10000,
+        (Workload::D, false) => 1900,
+        (Workload::A, true) => 60,
+        (Workload::B, true) => 160,
+        (Workload::C, true) => 300,
+        (Workload::D, true) => 95,
+    }
+}
+
+/// A running server child.
+struct ServerChild {
+    kind: Kind,
+    label: &'static str,
+    child: Child,
+    port: u16,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl ServerChild {
+    fn spawn(kind: Kind, base: &std::path::Path, alt: Option<&std::path::Path>) -> Result<Self> {
+        let exe = match alt {
+            Some(alt) => alt.to_path_buf(),
+            None => std::env::current_exe()?,
+        };
+        let label = if alt.is_some() { "alt-memory" } else { kind.name() };
+        let mut command = Command::new(exe);
+        command.arg("server").arg(kind.name());
+        let dir = if kind == Kind::OursFile {
+            let dir = tempfile::tempdir_in(base)?;
+            command.arg(dir.path().join("store"));
+            Some(dir)
+        } else {
+            None
+        };
+        let mut child = command.stdin(Stdio::null()).stdout(Stdio::piped()).spawn()?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let Some(port) = line.trim().strip_prefix("PORT ").and_then(|p| p.parse().ok()) else {
+            let _ = child.kill();
+            bail!("server {} did not announce its port (got {line:?})", kind.name());
+        };
+        Ok(Self { kind, label, child, port, _dir: dir })
+    }
+}
+
+impl Drop for ServerChild {
+    fn drop(&mut self) {
+        // Only our own child, by its handle.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One workload run against one server.
+#[derive(Clone, Debug)]
+struct Run {
+    events_per_s: f64,
+    txns_per_s: f64,
+    p50_us: f64,
+    p99_us: f64,
+    cpu_us_per_txn: f64,
+    /// Server CPU seconds (per-thread schedstat, ns precision).
+    cpu: f64,
+    /// The same from `/proc/<pid>/stat` (clock ticks; includes exited threads).
+    tick_cpu: f64,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index].as_nanos() as f64 / 1000.0
+}
+
+/// What `/count` must have grown by after `plan` ran against `kind`.
+fn expected(kind: Kind, plan: &Plan) -> u64 {
+    if kind.counts_events() {
+        // Ours and the parse floor dedupe: events of distinct transactions.
+        plan.unique_events
+    } else {
+        // The HTTP floor parses nothing: one per request read (duplicates included).
+        plan.sent
+    }
+}
+
+pub(crate) fn main(args: &[String]) -> Result<()> {
+    let options = parse(args)?;
+    let started = Instant::now();
+    let ticks = procstat::clock_ticks();
+    let machine = machine();
+    println!("appservice-bench: {}", machine_line(&machine));
+    println!(
+        "mode: {}, {} repetition(s) of every pairing, interleaved; CPU clock ticks/s: {ticks}",
+        if options.quick { "quick" } else { "full" },
+        options.reps
+    );
+
+    let plans: Vec<Plan> =
+        Workload::ALL.iter().map(|&w| Plan::new(w, size(w, options.quick))).collect();
+    for plan in &plans {
+        let events = plan.sent as usize * plan.workload.events_per_txn();
+        println!(
+            "workload {}: {}: {} requests ({} distinct), {} events, {:.0} bytes/event avg",
+            plan.workload.name(),
+            plan.workload.describe(),
+            plan.sent,
+            plan.unique,
+            events,
+            plan.bytes() as f64 / events as f64
+        );
+    }
+
+    let mut servers = Vec::new();
+    for kind in Kind::ALL {
+        servers.push(ServerChild::spawn(kind, &options.dir, None)?);
+    }
+    if let Some(alt) = &options.alt {
+        servers.push(ServerChild::spawn(Kind::OursMemory, &options.dir, Some(alt))?);
+    }
+    let labels: Vec<&str> = servers.iter().map(|s| s.label).collect();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    // (workload, server) -> runs, in repetition order.
+    let mut runs: BTreeMap<(usize, usize), Vec<Run>> = BTreeMap::new();
+    for rep in 0..options.reps {
+        for (w, plan) in plans.iter().enumerate() {
+            // Rotate the server order per repetition and workload: no server always goes first.
+            for i in 0..servers.len() {
+                let s = (i + rep + w) % servers.len();
+                let server = &servers[s];
+                let prefix = format!("r{rep}{}", plan.workload.name());
+                let pid = server.child.id();
+                let run = runtime.block_on(async {
+                    let before = load::count(server.port).await?;
+                    let ticks_before = procstat::cpu_time(pid, ticks)?;
+                    let cpu_before = procstat::thread_cpu(pid)?;
+                    let client = load::run(server.port, plan, &prefix).await?;
+                    let cpu = procstat::cpu_delta(&cpu_before, &procstat::thread_cpu(pid)?);
+                    let tick_cpu = procstat::cpu_time(pid, ticks)? - ticks_before;
+                    let after = load::count(server.port).await?;
+                    let want = expected(server.kind, plan);
+                    ensure!(
+                        after.checked_sub(before) == Some(want),
+                        "{} counted {} for workload {}, expected {want}",
+                        server.label,
+                        after.wrapping_sub(before),
+                        plan.workload.name()
+                    );
+                    let secs = client.wall.as_secs_f64();
+                    let events = (plan.sent as usize * plan.workload.events_per_txn()) as f64;
+                    anyhow::Ok(Run {
+                        events_per_s: events / secs,
+                        txns_per_s: plan.sent as f64 / secs,
+                        p50_us: percentile(&client.latencies, 0.50),
+                        p99_us: percentile(&client.latencies, 0.99),
+                        cpu_us_per_txn: cpu.as_nanos() as f64 / 1000.0 / plan.sent as f64,
+                        cpu: cpu.as_secs_f64(),
+                        tick_cpu: tick_cpu.as_secs_f64(),
+                    })
+                })?;
+                runs.entry((w, s)).or_default().push(run);
+            }
+        }
+    }
+    let mut peak_rss = Vec::new();
+    for server in &servers {
+        peak_rss.push(procstat::status_kib(&server.child.id().to_string(), "VmHWM")?);
+    }
+    drop(servers);
+    println!("all servers counted exactly the expected events in every run");
+
+    let mut out = String::new();
+    let mut json_workloads = Vec::new();
+    let index = |k: Kind| labels.iter().position(|&x| x == k.name()).unwrap_or_default();
+    let (parse_i, http_i) = (index(Kind::ParseFloor), index(Kind::HttpFloor));
+    let mut target_a = None;
+    for (w, plan) in plans.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "\nWorkload {}: {} (medians of {} runs; ratios are medians of per-repetition ratios)",
+            plan.workload.name(),
+            plan.workload.describe(),
+            options.reps
+        );
+        let _ = writeln!(
+            out,
+            "{:<12} {:>10} {:>9} {:>9} {:>9} {:>11} | {:>13} {:>13} | {:>13} {:>13}",
+            "server",
+            "events/s",
+            "txn/s",
+            "p50 µs",
+            "p99 µs",
+            "CPU µs/txn",
+            "evt/s÷parse",
+            "evt/s÷http",
+            "CPU÷parse",
+            "CPU÷http"
+        );
+        let mut json_servers = Vec::new();
+        for (s, label) in labels.iter().enumerate() {
+            let list = &runs[&(w, s)];
+            let med = |f: &dyn Fn(&Run) -> f64| median_f64(list.iter().map(f).collect());
+            let ratio = |other: usize, f: &dyn Fn(&Run) -> f64| {
+                median_f64(list.iter().zip(&runs[&(w, other)]).map(|(a, b)| f(a) / f(b)).collect())
+            };
+            let eps = |r: &Run| r.events_per_s;
+            let cpu = |r: &Run| r.cpu_us_per_txn;
+            let (e_parse, e_http) = (ratio(parse_i, &eps), ratio(http_i, &eps));
+            let (c_parse, c_http) = (ratio(parse_i, &cpu), ratio(http_i, &cpu));
+            let _ = writeln!(
+                out,
+                "{:<12} {:>10.0} {:>9.0} {:>9.0} {:>9.0} {:>11.1} | {:>13.3} {:>13.3} | {:>13.3} {:>13.3}",
+                label,
+                med(&eps),
+                med(&|r| r.txns_per_s),
+                med(&|r| r.p50_us),
+                med(&|r| r.p99_us),
+                med(&cpu),
+                e_parse,
+                e_http,
+                c_parse,
+                c_http
+            );
+            if plan.workload == Workload::A && *label == Kind::OursMemory.name() {
+                target_a = Some((c_parse, e_parse));
+            }
+            json_servers.push(json!({
+                "server": label,
+                "events_per_s": med(&eps),
+                "txns_per_s": med(&|r| r.txns_per_s),
+                "p50_us": med(&|r| r.p50_us),
+                "p99_us": med(&|r| r.p99_us),
+                "cpu_us_per_txn": med(&cpu),
+                "ratio_events_per_s_vs_parse_floor": e_parse,
+                "ratio_events_per_s_vs_http_floor": e_http,
+                "ratio_cpu_per_txn_vs_parse_floor": c_parse,
+                "ratio_cpu_per_txn_vs_http_floor": c_http,
+                "runs": list.iter().map(|r| json!({
+                    "events_per_s": r.events_per_s,
+                    "cpu_us_per_txn": r.cpu_us_per_txn,
+                    "p50_us": r.p50_us,
+                    "p99_us": r.p99_us,
+                    "cpu_s": r.cpu,
+                    "stat_cpu_s": r.tick_cpu,
+                })).collect::<Vec<_>>(),
+            }));
+        }
+        json_workloads.push(json!({
+            "workload": plan.workload.name(),
+            "description": plan.workload.describe(),
+            "requests": plan.sent,
+            "distinct_transactions": plan.unique,
+            "servers": json_servers,
+        }));
+    }
+    let _ = writeln!(out, "\nPeak RSS (VmHWM) of each server process over the whole run:");
+    for (label, kib) in labels.iter().zip(&peak_rss) {
+        let _ = writeln!(out, "  {label:<12} {kib:>8} KiB");
+    }
+    let _ = writeln!(
+        out,
+        "Server CPU cross-check over all runs (per-thread schedstat vs /proc/<pid>/stat ticks):"
+    );
+    for (s, label) in labels.iter().enumerate() {
+        let all = runs.iter().filter(|((_, server), _)| *server == s).flat_map(|(_, l)| l);
+        let (a, b) = all.fold((0.0, 0.0), |(a, b), r| (a + r.cpu, b + r.tick_cpu));
+        let _ = writeln!(out, "  {label:<12} {a:>8.3} s vs {b:>8.3} s");
+    }
+    print!("{out}");
+
+    // The measured sections.
+    let (rounds, fsync_n, big) =
+        if options.quick { (3, 50, 100_000) } else { (20, 300, 1_000_000) };
+    let typed = sections::typed_vs_ruma(options.reps.max(3), rounds)?;
+    println!(
+        "\nTyped access (median of {} interleaved repetitions, 1000 events, ns/event):\n  \
+         envelope only (what every dispatch does)  {:>8.0}\n  \
+         envelope + ruma OriginalRoomMessageEvent for m.room.message  {:>8.0}\n  \
+         ruma AnyTimelineEvent for every event     {:>8.0}\n  \
+         AnyTimelineEvent ÷ (envelope + typed) = {:.2}×  (target ≥ 2×)",
+        options.reps.max(3),
+        typed[0],
+        typed[1],
+        typed[2],
+        typed[2] / typed[1]
+    );
+    let parse = sections::parse(options.reps.max(3), rounds * 50)?;
+    println!(
+        "\nTransaction parse (one 50-event body, median of {} interleaved repetitions, µs/body):\n  \
+         Transaction::from_slice + envelopes                {:>7.1}\n  \
+         parse floor: Vec<Box<RawValue>> only               {:>7.1}",
+        options.reps.max(3),
+        parse[0],
+        parse[1]
+    );
+    let fsync = sections::fsync(options.reps.max(3), fsync_n, &options.dir)?;
+    println!(
+        "\nPersistent store ({} records per repetition, in {}):\n  \
+         FileStore::record        {:>8.1} µs/record\n  \
+         append + sync_data floor {:>8.1} µs/record\n  \
+         ours ÷ floor rate = {:.2}×  (target ≥ 0.8×)",
+        fsync_n,
+        options.dir.display(),
+        fsync[0],
+        fsync[1],
+        fsync[1] / fsync[0]
+    );
+    let small = memory(10_000)?;
+    let large = memory(big)?;
+    let growth = large.0 as f64 / small.0 as f64;
+    println!(
+        "\nMemory (dispatcher + bounded MemoryStore, in-process, peak RSS / RSS in KiB):\n  \
+         {:>9} transactions  {:>8} / {:>8}\n  \
+         {:>9} transactions  {:>8} / {:>8}\n  \
+         peak RSS ratio {:.3}  (target within ±10 %)",
+        10_000, small.0, small.1, big, large.0, large.1, growth
+    );
+    println!("\nTargets (this run):");
+    if let Some((cpu, eps)) = target_a {
+        println!(
+            "  A, ours-memory vs parse floor: CPU/txn {cpu:.2}× (≤ 1.1×: {}); events/s {eps:.2}× \
+             (≥ 0.9×: {})",
+            met(cpu <= 1.1),
+            met(eps >= 0.9)
+        );
+    }
+    let speedup = typed[2] / typed[1];
+    println!("  typed access vs AnyTimelineEvent: {speedup:.2}× (≥ 2×: {})", met(speedup >= 2.0));
+    let store = fsync[1] / fsync[0];
+    println!("  FileStore vs append+fsync floor: {store:.2}× (≥ 0.8×: {})", met(store >= 0.8));
+    println!(
+        "  memory 10 k → {big} transactions: peak RSS {growth:.3}× (within ±10 %: {})",
+        met((0.9..=1.1).contains(&growth))
+    );
+    println!(
+        "  namespace matching ≥ 10 M checks/s: see `cargo bench -p appservice-bench namespace`"
+    );
+    let elapsed = started.elapsed();
+    println!("\ntotal time: {:.1} s", elapsed.as_secs_f64());
+
+    if let Some(path) = &options.json {
+        let report = json!({
+            "machine": machine,
+            "quick": options.quick,
+            "reps": options.reps,
+            "clock_ticks_per_s": ticks,
+            "workloads": json_workloads,
+            "peak_rss_kib": labels.iter().zip(&peak_rss)
+                .map(|(k, v)| ((*k).to_owned(), json!(v))).collect::<serde_json::Map<_, _>>(),
+            "typed_ns_per_event": {
+                "envelope": typed[0],
+                "envelope_and_typed": typed[1],
+                "ruma_any_timeline_event": typed[2],
+                "speedup": typed[2] / typed[1],
+            },
+            "parse_us_per_50_event_body": {
+                "from_slice_and_envelopes": parse[0],
+                "floor_raw_values": parse[1],
+            },
+            "fsync_us_per_record": { "file_store": fsync[0], "floor": fsync[1], "ratio": fsync[1] / fsync[0] },
+            "memory_kib": {
+                "small": { "transactions": 10_000, "peak_rss": small.0, "rss": small.1 },
+                "large": { "transactions": big, "peak_rss": large.0, "rss": large.1 },
+                "peak_ratio": growth,
+            },
+            "target_a": target_a.map(|(cpu, eps)| json!({ "cpu_ratio": cpu, "events_per_s_ratio": eps })),
+            "seconds": elapsed.as_secs_f64(),
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("JSON written to {}", path.display());
+    }
+    Ok(())
+}
+
+fn met(ok: bool) -> &'static str {
+    if ok { "met" } else { "MISSED" }
+}
+
+/// Peak and current RSS (KiB) of a child that ran `n` transactions.
+fn memory(n: usize) -> Result<(u64, u64)> {
+    let output = Command::new(std::env::current_exe()?)
+        .arg("memory")
+        .arg(n.to_string())
+        .stderr(Stdio::inherit())
+        .output()?;
+    ensure!(output.status.success(), "memory {n} failed");
+    let text = String::from_utf8(output.stdout)?;
+    let mut it = text.split_whitespace().map(str::parse::<u64>);
+    match (it.next(), it.next()) {
+        (Some(Ok(hwm)), Some(Ok(rss))) => Ok((hwm, rss)),
+        _ => bail!("memory {n}: unexpected output {text:?}"),
+    }
+}
+
+fn machine() -> Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')))
+        .map(|(_, m)| m.trim().to_owned())
+        .unwrap_or_else(|| "unknown".to_owned());
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    json!({ "cpus": cpus, "model": model, "kernel": kernel.trim() })
+}
+
+fn machine_line(machine: &Value) -> String {
+    format!(
+        "{} CPU(s) available, {}, Linux {}",
+        machine["cpus"],
+        machine["model"].as_str().unwrap_or_default(),
+        machine["kernel"].as_str().unwrap_or_default()
+    )
+}

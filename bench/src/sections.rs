@@ -1,0 +1,187 @@
+//! The measured sections beside the load test: typed access vs ruma's `AnyTimelineEvent`, the
+//! persistent store vs an append+fsync floor, memory flatness of the bounded store.
+
+use std::{
+    hint::black_box,
+    io::Write as _,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, ensure};
+use appservice_dispatch::{
+    Config, Dispatcher, Event, Fingerprint, Handler, HandlerError, MemoryStore, TransactionContext,
+    TransactionStore as _, fs_store::FileStore,
+};
+use appservice_types::{
+    ValidatedRegistration,
+    transaction::{EventEnvelope, Transaction},
+};
+use bytes::Bytes;
+use ruma_common::serde::Raw;
+use ruma_events::{AnyTimelineEvent, room::message::OriginalRoomMessageEvent};
+use serde_json::value::RawValue;
+
+use crate::{
+    server::{HS_TOKEN, registration_yaml},
+    workload::{Rng, event},
+};
+
+/// `n` realistic events (the load test's mix), as the dispatcher holds them.
+pub(crate) fn sample_events(n: usize) -> Result<Vec<Raw<AnyTimelineEvent>>> {
+    let mut rng = Rng::new(42);
+    (0..n as u64)
+        .map(|i| {
+            let json = RawValue::from_string(event(&mut rng, i))?;
+            Ok(Raw::from_json(json))
+        })
+        .collect()
+}
+
+/// What every dispatch does for every event: the envelope (type, event ID, room, sender).
+pub(crate) fn envelopes(events: &[Raw<AnyTimelineEvent>]) -> usize {
+    events.iter().filter(|e| EventEnvelope::parse(*e).is_ok()).count()
+}
+
+/// Envelope for every event, plus opt-in typed access to the common type the handler wants
+/// (`m.room.message`, ruma's own `OriginalRoomMessageEvent`).
+pub(crate) fn envelopes_and_typed(events: &[Raw<AnyTimelineEvent>]) -> usize {
+    let mut n = 0;
+    for e in events {
+        let Ok(env) = EventEnvelope::parse(e) else { continue };
+        if env.event_type == "m.room.message" {
+            if e.deserialize_as_unchecked::<OriginalRoomMessageEvent>().is_ok() {
+                n += 1;
+            }
+        } else {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// The alternative: every event deserialized into ruma's `AnyTimelineEvent`.
+pub(crate) fn ruma_any(events: &[Raw<AnyTimelineEvent>]) -> usize {
+    events.iter().filter(|e| e.deserialize().is_ok()).count()
+}
+
+fn time(f: impl Fn() -> usize, expect: usize, rounds: usize) -> Result<Duration> {
+    let start = Instant::now();
+    for _ in 0..rounds {
+        ensure!(black_box(f()) == expect, "a sample event failed to parse");
+    }
+    Ok(start.elapsed())
+}
+
+/// Medians over `reps` interleaved repetitions: ns per event for (envelope, envelope + typed,
+/// ruma `AnyTimelineEvent`).
+pub(crate) fn typed_vs_ruma(reps: usize, rounds: usize) -> Result<[f64; 3]> {
+    let events = sample_events(1000)?;
+    let n = events.len();
+    let mut samples = [Vec::new(), Vec::new(), Vec::new()];
+    for _ in 0..reps {
+        samples[0].push(time(|| envelopes(&events), n, rounds)?);
+        samples[1].push(time(|| envelopes_and_typed(&events), n, rounds)?);
+        samples[2].push(time(|| ruma_any(&events), n, rounds)?);
+    }
+    let per_event = |s: &mut Vec<Duration>| {
+        crate::median_f64(s.iter().map(|d| d.as_nanos() as f64 / (n * rounds) as f64).collect())
+    };
+    Ok([per_event(&mut samples[0]), per_event(&mut samples[1]), per_event(&mut samples[2])])
+}
+
+/// Medians over `reps` interleaved repetitions, µs per 50-event body: (`Transaction::from_slice`
+/// followed by the envelope of every event, as the dispatcher does; the parse floor's
+/// `Vec<Box<RawValue>>`).
+pub(crate) fn parse(reps: usize, rounds: usize) -> Result<[f64; 2]> {
+    #[derive(serde::Deserialize)]
+    struct Floor {
+        events: Vec<Box<RawValue>>,
+    }
+    let mut rng = Rng::new(5);
+    let mut serial = 0;
+    let body = crate::workload::body(&mut rng, &mut serial, 50);
+    let current = || -> usize {
+        Transaction::from_slice(&body)
+            .map(|t| t.envelopes().filter(Result::is_ok).count())
+            .unwrap_or_default()
+    };
+    let floor = || -> usize {
+        serde_json::from_slice::<Floor>(&body).map(|f| f.events.len()).unwrap_or_default()
+    };
+    let mut samples = [Vec::new(), Vec::new()];
+    for _ in 0..reps {
+        samples[0].push(time(current, 50, rounds)?);
+        samples[1].push(time(floor, 50, rounds)?);
+    }
+    let per_body = |s: &[Duration]| {
+        crate::median_f64(s.iter().map(|d| d.as_nanos() as f64 / 1000.0 / rounds as f64).collect())
+    };
+    Ok([per_body(&samples[0]), per_body(&samples[1])])
+}
+
+/// Medians over `reps` interleaved repetitions of `n` records each: µs per record for
+/// (`FileStore::record`, append + `sync_data` floor). The directory is `base` (on the disk
+/// under test).
+pub(crate) fn fsync(reps: usize, n: usize, base: &std::path::Path) -> Result<[f64; 2]> {
+    let mut ours = Vec::new();
+    let mut floor = Vec::new();
+    for rep in 0..reps {
+        let dir = tempfile::tempdir_in(base)?;
+        let store = FileStore::open(dir.path().join("store"))?;
+        let start = Instant::now();
+        for i in 0..n {
+            let id = format!("r{rep}-txn-{i:08}");
+            futures::executor::block_on(store.record(&id, Fingerprint(i as u64)))?;
+        }
+        ours.push(start.elapsed().as_nanos() as f64 / 1000.0 / n as f64);
+
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path().join("floor.log"))?;
+        let start = Instant::now();
+        for i in 0..n {
+            // About the size of the store's line (version, ID, fingerprint, checksum).
+            writeln!(file, "v1 r{rep}-txn-{i:08} {:016x} {:08x}", i as u64 * 7919, i as u32)?;
+            file.sync_data()?;
+        }
+        floor.push(start.elapsed().as_nanos() as f64 / 1000.0 / n as f64);
+    }
+    Ok([crate::median_f64(ours), crate::median_f64(floor)])
+}
+
+struct Nop;
+
+impl Handler for Nop {
+    async fn event(
+        &self,
+        _txn: &TransactionContext<'_>,
+        _event: Event<'_>,
+    ) -> Result<(), HandlerError> {
+        Ok(())
+    }
+}
+
+/// `appservice-bench memory N`: N one-event transactions through a dispatcher with the default
+/// bounded `MemoryStore` (in process, no HTTP); prints `VmHWM VmRSS` in KiB.
+#[allow(clippy::print_stdout)] // The result is this mode's output, read by the driver.
+pub(crate) fn memory_child(args: &[String]) -> Result<()> {
+    let n: usize = args.first().context("memory N")?.parse()?;
+    let registration = ValidatedRegistration::parse(&registration_yaml())?;
+    let dispatcher = Dispatcher::with_store(registration, Nop, MemoryStore::new(), Config::new());
+    let mut rng = Rng::new(9);
+    let bearer = format!("Bearer {HS_TOKEN}");
+    for i in 0..n {
+        let body = format!(r#"{{"events":[{}]}}"#, event(&mut rng, i as u64));
+        let request = http::Request::put(format!("/_matrix/app/v1/transactions/txn-{i:010}"))
+            .header("authorization", &bearer)
+            .body(Bytes::from(body))?;
+        let response = futures::executor::block_on(dispatcher.dispatch(request));
+        ensure!(response.status() == 200, "transaction {i} answered {}", response.status());
+    }
+    ensure!(dispatcher.store().len() == n.min(10_000), "the store is not bounded at 10 000");
+    let hwm = crate::procstat::status_kib("self", "VmHWM")?;
+    let rss = crate::procstat::status_kib("self", "VmRSS")?;
+    println!("{hwm} {rss}");
+    Ok(())
+}
