@@ -9,6 +9,7 @@ use appservice_dispatch::{
 };
 use appservice_types::{ErrorCode, MatrixError};
 use bytes::Bytes;
+use futures_util::FutureExt as _;
 use http::{Request, Response, request::Parts};
 use http_body_util::{BodyExt, Limited};
 use tokio_util::task::TaskTracker;
@@ -109,9 +110,6 @@ impl Core {
             }
         };
         let query = matches!(matched.route, Route::QueryUser { .. } | Route::QueryRoomAlias { .. });
-        // The dispatch runs as its own task: when the homeserver gives up on the connection, the
-        // handler still finishes and the store records the transaction, so the retry is
-        // acknowledged instead of handled twice. `serve` waits for these tasks on shutdown.
         // One span per request; a transaction's span also names its ID (never a token: the URI,
         // which may carry `?access_token=`, is not recorded).
         let txn_id = match &matched.route {
@@ -119,12 +117,21 @@ impl Core {
             _ => "",
         };
         let span = tracing::info_span!("appservice_request", route, txn_id);
-        let task = self
-            .tasks
-            .spawn(self.dispatcher.dispatch(Request::from_parts(parts, body)).instrument(span));
+        // The dispatch runs inline, and moves to a task of its own if this future is dropped
+        // first (the homeserver gave up on the connection, or a query timed out): the handler
+        // still finishes and the store records the transaction, so a retry is acknowledged
+        // instead of handled twice. `serve` waits for such tasks on shutdown.
+        let dispatch = Detached {
+            future: Some(Box::pin(
+                self.dispatcher.dispatch(Request::from_parts(parts, body)).instrument(span),
+            )),
+            tasks: self.tasks.clone(),
+        };
+        // A panicking handler becomes a 500, as every other failure.
+        let dispatch = std::panic::AssertUnwindSafe(dispatch).catch_unwind();
         let outcome = if query {
-            match tokio::time::timeout(self.config.query_timeout, task).await {
-                Ok(joined) => joined,
+            match tokio::time::timeout(self.config.query_timeout, dispatch).await {
+                Ok(done) => done,
                 Err(_) => {
                     tracing::warn!(
                         route,
@@ -141,12 +148,12 @@ impl Core {
                 }
             }
         } else {
-            task.await
+            dispatch.await
         };
         let (response, report) = match outcome {
             Ok(done) => done,
-            Err(join) => {
-                tracing::error!(route, panic = join.is_panic(), "the handler panicked");
+            Err(_panic) => {
+                tracing::error!(route, "the handler panicked");
                 let response =
                     error_response(&MatrixError::unknown("The request could not be handled"));
                 (response, Report::new(Some(route), Disposition::Failed))
@@ -186,5 +193,41 @@ impl Core {
         }
         #[cfg(feature = "metrics")]
         crate::metrics::record(route, report, status, elapsed);
+    }
+}
+
+/// A dispatch polled inline that finishes on a task of its own if dropped before completion.
+struct Detached {
+    future: Option<BoxFuture<'static, (Response<Bytes>, Report)>>,
+    tasks: TaskTracker,
+}
+
+impl std::future::Future for Detached {
+    type Output = (Response<Bytes>, Report);
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        // Taken out while polled: a future that panics is dropped during the unwind, never
+        // handed to a task and polled again.
+        let Some(mut future) = self.future.take() else { return std::task::Poll::Pending };
+        match future.as_mut().poll(cx) {
+            std::task::Poll::Ready(done) => std::task::Poll::Ready(done),
+            std::task::Poll::Pending => {
+                self.future = Some(future);
+                std::task::Poll::Pending
+            }
+        }
+    }
+}
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        if let Some(future) = self.future.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            self.tasks.spawn_on(async move { drop(future.await) }, &runtime);
+        }
     }
 }

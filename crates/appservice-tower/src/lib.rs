@@ -6,9 +6,9 @@
 //! * [`Appservice`] is a `tower::Service<http::Request<B>>` for any `http_body::Body`, with
 //!   `Error = Infallible`: every failure is a spec-shaped response. It checks the route and the
 //!   `hs_token` before reading the body, streams the body with the size limit enforced while
-//!   reading (a 1 GB body is refused after the limit, never buffered) and a read timeout, runs
-//!   each dispatch as its own task (a transaction whose connection drops still completes and is
-//!   recorded, so the retry is acknowledged, not handled twice), and bounds user and alias
+//!   reading (a 1 GB body is refused after the limit, never buffered) and a read timeout, finishes
+//!   every dispatch even when its connection drops (the rest continues as a task of its own, so
+//!   the transaction is recorded and the retry acknowledged, not handled twice), and bounds user and alias
 //!   queries with a timeout (Synapse blocks event delivery while it waits for one).
 //! * [`AppserviceLayer`] puts the appservice in front of your own service: requests for the
 //!   Application Service API go to the dispatcher, the rest to your service.

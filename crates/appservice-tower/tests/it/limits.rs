@@ -148,3 +148,42 @@ async fn a_slow_query_is_answered_in_time_and_still_finishes() {
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert!(handler.finished.load(Ordering::SeqCst), "the handler kept running and finished");
 }
+
+#[derive(Clone)]
+struct Panicky;
+
+impl Handler for Panicky {
+    async fn event(
+        &self,
+        _txn: &TransactionContext<'_>,
+        event: Event<'_>,
+    ) -> Result<(), HandlerError> {
+        assert!(event.envelope.is_none_or(|e| e.event_id != "$boom"), "handler bug");
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_handler_is_a_500_and_the_next_transaction_is_served() {
+    let server = Server::start(
+        Appservice::new(Dispatcher::new(registration("null"), Panicky)),
+        ServeConfig::new(),
+    )
+    .await;
+    let send = |txn: &'static str, event: &'static str| {
+        let body = appservice_conformance::handler::body(&[(event, "!r")]);
+        let head = format!(
+            "PUT /_matrix/app/v1/transactions/{txn} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {HS_TOKEN}\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        let mut request = head.into_bytes();
+        request.extend(body);
+        request
+    };
+    let response = raw(&server, "", [send("1", "$boom")], Duration::ZERO).await;
+    assert!(response.starts_with("HTTP/1.1 500"), "{response}");
+    assert!(response.contains("M_UNKNOWN"), "{response}");
+    let response = raw(&server, "", [send("2", "$fine")], Duration::ZERO).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "the turn was released: {response}");
+}
