@@ -7,7 +7,7 @@
 //! * `cargo xtask registration check|generate ...` lints or creates an appservice registration file
 //!   (see [`registration`]).
 //! * `cargo xtask conformance [ARGS]...` runs the conformance suite (see [`conformance`]).
-//! * `cargo xtask bench [--quick] [--json FILE]` runs the load test (see [`bench`]).
+//! * `cargo xtask bench [--quick] [--json FILE]` runs the load test (see [`bench`](mod@bench)).
 //! * `cargo xtask interop` runs `echo-appservice` against a real Synapse (see [`interop`]).
 //!
 //! Argument parsing is hand-rolled on purpose, to keep this crate's dependency list short.
