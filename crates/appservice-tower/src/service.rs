@@ -61,6 +61,10 @@ impl AppserviceLayer {
     }
 
     /// Serves this Prometheus handle's exposition at [`ServiceConfig::metrics_path`].
+    ///
+    /// # Panics
+    ///
+    /// If the layer was already cloned: call it right after constructing the layer.
     #[cfg(feature = "metrics")]
     #[must_use]
     pub fn with_prometheus(self, handle: metrics_exporter_prometheus::PrometheusHandle) -> Self {
