@@ -20,8 +20,8 @@ use appservice_dispatch::{
     TransactionStore as _, fs_store::FileStore,
 };
 use appservice_types::{
-    NamespaceMatcher, Raw, Secret, ValidatedRegistration,
-    transaction::{EventEnvelope, Transaction},
+    NamespaceMatcher, Secret, ValidatedRegistration,
+    transaction::{RawEvent, Transaction},
 };
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
@@ -143,21 +143,20 @@ fn transaction_parsing(c: &mut Criterion) {
 
 fn typed_access(c: &mut Criterion) {
     let mut rng = Rng::new(42);
-    let events: Vec<Raw<AnyTimelineEvent>> = (0..1000)
-        .map(|i| Raw::from_json(RawValue::from_string(event(&mut rng, i)).expect("valid JSON")))
-        .collect();
+    let events: Vec<RawEvent> =
+        (0..1000).map(|i| RawEvent::from_json(&event(&mut rng, i)).expect("valid JSON")).collect();
     let mut group = c.benchmark_group("typed access (1000 events)");
     group.throughput(Throughput::Elements(events.len() as u64));
     group.bench_function("envelope only", |b| {
-        b.iter(|| events.iter().filter(|e| EventEnvelope::parse(*e).is_ok()).count())
+        b.iter(|| events.iter().filter(|e| e.envelope().is_ok()).count())
     });
     group.bench_function("envelope + typed m.room.message", |b| {
         b.iter(|| {
             events
                 .iter()
-                .filter(|e| match EventEnvelope::parse(*e) {
+                .filter(|e| match e.envelope() {
                     Ok(env) if env.event_type == "m.room.message" => {
-                        e.deserialize_as_unchecked::<OriginalRoomMessageEvent>().is_ok()
+                        e.deserialize::<OriginalRoomMessageEvent>().is_ok()
                     }
                     Ok(_) => true,
                     Err(_) => false,
@@ -166,7 +165,7 @@ fn typed_access(c: &mut Criterion) {
         })
     });
     group.bench_function("ruma AnyTimelineEvent", |b| {
-        b.iter(|| events.iter().filter(|e| e.deserialize().is_ok()).count())
+        b.iter(|| events.iter().filter(|e| e.deserialize::<AnyTimelineEvent>().is_ok()).count())
     });
     group.finish();
 }

@@ -14,10 +14,9 @@ use appservice_dispatch::{
 };
 use appservice_types::{
     ValidatedRegistration,
-    transaction::{EventEnvelope, Transaction},
+    transaction::{RawEvent, Transaction},
 };
 use bytes::Bytes;
-use ruma_common::serde::Raw;
 use ruma_events::{AnyTimelineEvent, room::message::OriginalRoomMessageEvent};
 use serde_json::value::RawValue;
 
@@ -26,30 +25,26 @@ use crate::{
     workload::{Rng, event},
 };
 
-/// `n` realistic events (the load test's mix), as the dispatcher holds them.
-pub(crate) fn sample_events(n: usize) -> Result<Vec<Raw<AnyTimelineEvent>>> {
+/// `n` realistic events (the load test's mix), as the dispatcher holds them (their envelope's
+/// place already found by the transaction parse, which the transaction-parse section measures).
+pub(crate) fn sample_events(n: usize) -> Result<Vec<RawEvent>> {
     let mut rng = Rng::new(42);
-    (0..n as u64)
-        .map(|i| {
-            let json = RawValue::from_string(event(&mut rng, i))?;
-            Ok(Raw::from_json(json))
-        })
-        .collect()
+    (0..n as u64).map(|i| Ok(RawEvent::from_json(&event(&mut rng, i))?)).collect()
 }
 
-/// What every dispatch does for every event: the envelope (type, event ID, room, sender).
-pub(crate) fn envelopes(events: &[Raw<AnyTimelineEvent>]) -> usize {
-    events.iter().filter(|e| EventEnvelope::parse(*e).is_ok()).count()
+/// What the handler gets for every event: the envelope (type, event ID, room, sender).
+pub(crate) fn envelopes(events: &[RawEvent]) -> usize {
+    events.iter().filter(|e| e.envelope().is_ok()).count()
 }
 
 /// Envelope for every event, plus opt-in typed access to the common type the handler wants
 /// (`m.room.message`, ruma's own `OriginalRoomMessageEvent`).
-pub(crate) fn envelopes_and_typed(events: &[Raw<AnyTimelineEvent>]) -> usize {
+pub(crate) fn envelopes_and_typed(events: &[RawEvent]) -> usize {
     let mut n = 0;
     for e in events {
-        let Ok(env) = EventEnvelope::parse(e) else { continue };
+        let Ok(env) = e.envelope() else { continue };
         if env.event_type == "m.room.message" {
-            if e.deserialize_as_unchecked::<OriginalRoomMessageEvent>().is_ok() {
+            if e.deserialize::<OriginalRoomMessageEvent>().is_ok() {
                 n += 1;
             }
         } else {
@@ -60,8 +55,8 @@ pub(crate) fn envelopes_and_typed(events: &[Raw<AnyTimelineEvent>]) -> usize {
 }
 
 /// The alternative: every event deserialized into ruma's `AnyTimelineEvent`.
-pub(crate) fn ruma_any(events: &[Raw<AnyTimelineEvent>]) -> usize {
-    events.iter().filter(|e| e.deserialize().is_ok()).count()
+pub(crate) fn ruma_any(events: &[RawEvent]) -> usize {
+    events.iter().filter(|e| e.deserialize::<AnyTimelineEvent>().is_ok()).count()
 }
 
 fn time(f: impl Fn() -> usize, expect: usize, rounds: usize) -> Result<Duration> {

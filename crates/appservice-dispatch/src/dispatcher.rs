@@ -279,7 +279,7 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
         let transaction = Transaction::from_slice(&body).map_err(|e| e.to_matrix_error())?;
         report.events = transaction.events.len();
         let envelopes: Vec<Option<EventEnvelope<'_>>> =
-            transaction.events.iter().map(|raw| EventEnvelope::parse(raw).ok()).collect();
+            transaction.events.iter().map(|raw| raw.envelope().ok()).collect();
         let fingerprint = fingerprint(&transaction, &envelopes);
         if self.completed(&txn_id, fingerprint).await? {
             report.outcome = Disposition::Duplicate;

@@ -9,12 +9,11 @@ use std::{collections::BTreeMap, future::Future};
 
 use appservice_types::{
     MatrixError,
-    ruma_common::{RoomAliasId, UserId, serde::Raw},
+    ruma_common::{RoomAliasId, UserId},
     thirdparty::{Location, Protocol, User},
-    transaction::{EventEnvelope, Transaction},
+    transaction::{EventEnvelope, RawEvent, Transaction},
 };
 use bytes::Bytes;
-use ruma_events::AnyTimelineEvent;
 
 /// A boxed error, for handler failures that are not a specific Matrix error.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -64,8 +63,8 @@ pub struct TransactionContext<'a> {
 pub struct Event<'a> {
     /// Its position in the transaction's `events`.
     pub index: usize,
-    /// The event, parsed only on demand ([`Raw::deserialize`]).
-    pub raw: &'a Raw<AnyTimelineEvent>,
+    /// The event's JSON, parsed further only on demand ([`RawEvent::deserialize`]).
+    pub raw: &'a RawEvent,
     /// Its envelope (type, IDs, sender, state key), or `None` if the event is malformed: it still
     /// reaches the handler, which decides what to do with it.
     pub envelope: Option<&'a EventEnvelope<'a>>,

@@ -5,20 +5,21 @@
 //! homeserver retries a refused transaction forever, so one bad section would block every later
 //! event for the appservice (checklist IN-3). [`Transaction`] instead:
 //!
-//! * keeps each event as a lazy [`Raw`] value: one malformed event never fails the others;
+//! * keeps each event as a lazy [`RawEvent`]: one malformed event never fails the others;
 //! * reads every spelling homeservers send (stable first, then unstable; see [`Transaction`]);
 //! * keeps a malformed optional section, and every unknown key, in [`Transaction::extra`],
 //!   noting the problem in [`Transaction::problems`], instead of failing;
 //! * fails only when the body is not JSON, not an object, or has no `events` list.
 
-use std::{borrow::Cow, collections::BTreeMap};
+use std::{borrow::Cow, collections::BTreeMap, fmt, ops::Range, sync::Arc};
 
 use ruma_common::{OneTimeKeyAlgorithm, OwnedDeviceId, OwnedUserId, serde::Raw};
-use ruma_events::AnyTimelineEvent;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::MatrixError;
+
+mod scan;
 
 pub use ruma_appservice_api::event::push_events::v1::{
     AnyAppserviceToDeviceEvent, DeviceLists, EphemeralData,
@@ -90,8 +91,8 @@ pub struct Section<T> {
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct Transaction {
-    /// The timeline events, in order, each parsed only on demand.
-    pub events: Vec<Raw<AnyTimelineEvent>>,
+    /// The timeline events, in order: each one's JSON, parsed further only on demand.
+    pub events: Vec<RawEvent>,
     /// Ephemeral data (`m.typing`, `m.receipt`, `m.presence`, …).
     pub ephemeral: Option<Section<Vec<Raw<EphemeralData>>>>,
     /// To-device messages for the appservice's users (MSC4203).
@@ -148,11 +149,15 @@ impl TransactionError {
 
 impl Transaction {
     /// A transaction with these events and nothing else.
-    pub fn new(events: Vec<Raw<AnyTimelineEvent>>) -> Self {
+    pub fn new(events: Vec<RawEvent>) -> Self {
         Self { events, ..Self::default() }
     }
 
     /// Parses a body. Fails only if it is not a JSON object with an `events` list.
+    ///
+    /// The body is read once (a scanner that accepts exactly what serde_json accepts, falling
+    /// back to serde_json for anything unusual) and copied once; the events share that copy and
+    /// know where their envelope fields are, so [`RawEvent::envelope`] reads no JSON.
     pub fn from_slice(body: &[u8]) -> Result<Self, TransactionError> {
         let (events, mut map) = parse_top_level(body)?;
         let mut problems = Vec::new();
@@ -177,7 +182,7 @@ impl Transaction {
 
     /// The envelope (type, IDs, sender, state key, timestamp) of each event, in order.
     pub fn envelopes(&self) -> impl Iterator<Item = Result<EventEnvelope<'_>, serde_json::Error>> {
-        self.events.iter().map(EventEnvelope::parse)
+        self.events.iter().map(RawEvent::envelope)
     }
 
     /// The ephemeral data, each parsed into ruma's typed [`EphemeralData`] on demand.
@@ -209,7 +214,7 @@ impl Transaction {
         for (k, v) in &self.extra {
             map.insert(k, Cow::Borrowed(&**v));
         }
-        map.insert("events", raw_of(&self.events));
+        map.insert("events", raw_list(self.events.iter().map(RawEvent::json)));
         if let Some(s) = &self.ephemeral {
             map.insert(s.key, raw_of(&s.value));
         }
@@ -231,12 +236,13 @@ impl Transaction {
 
     /// Converts to ruma's request type (lossy: unknown keys, malformed sections and every event
     /// ruma cannot read are kept only as raw values inside it, or dropped where it has no field).
+    /// Each event is copied into a `Raw` of its own.
     pub fn into_ruma(
         self,
         txn_id: ruma_common::OwnedTransactionId,
     ) -> ruma_appservice_api::event::push_events::v1::Request {
-        let mut req =
-            ruma_appservice_api::event::push_events::v1::Request::new(txn_id, self.events);
+        let events = self.events.iter().filter_map(|e| e.to_raw().ok()).collect();
+        let mut req = ruma_appservice_api::event::push_events::v1::Request::new(txn_id, events);
         if let Some(s) = self.ephemeral {
             req.ephemeral = s.value;
         }
@@ -256,29 +262,30 @@ impl Transaction {
     }
 }
 
-/// The top level of a transaction body in one pass: `events` straight into lazy `Raw` events,
-/// every other key kept raw. `events: None` = no `events` key; `Some(None)` = not a list.
-struct TopLevel {
-    events: Option<Option<Vec<Raw<AnyTimelineEvent>>>>,
+/// The top level of a transaction body in one pass (the serde_json fallback of the scanner):
+/// `events` borrowed from the body, every other key kept raw. `events: None` = no `events` key;
+/// `Some(None)` = not a list.
+struct TopLevel<'de> {
+    events: Option<Option<Vec<&'de RawValue>>>,
     rest: BTreeMap<String, Box<RawValue>>,
 }
 
-impl<'de> Deserialize<'de> for TopLevel {
+impl<'de> Deserialize<'de> for TopLevel<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct TopVisitor;
         impl<'de> serde::de::Visitor<'de> for TopVisitor {
-            type Value = TopLevel;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            type Value = TopLevel<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a JSON object")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> Result<TopLevel, A::Error> {
+            ) -> Result<TopLevel<'de>, A::Error> {
                 let mut top = TopLevel { events: None, rest: BTreeMap::new() };
                 while let Some(key) = map.next_key::<Cow<'de, str>>()? {
                     if key == "events" {
-                        top.events = Some(map.next_value::<EventList>()?.0);
+                        top.events = Some(map.next_value::<EventList<'de>>()?.0);
                     } else {
                         let value = map.next_value::<Box<RawValue>>()?;
                         top.rest.insert(key.into_owned(), value);
@@ -291,23 +298,23 @@ impl<'de> Deserialize<'de> for TopLevel {
     }
 }
 
-/// `events`: a list of lazy events, or `None` for any other JSON value.
-struct EventList(Option<Vec<Raw<AnyTimelineEvent>>>);
+/// `events`: a list of events borrowed from the body, or `None` for any other JSON value.
+struct EventList<'de>(Option<Vec<&'de RawValue>>);
 
-impl<'de> Deserialize<'de> for EventList {
+impl<'de> Deserialize<'de> for EventList<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct ListVisitor;
         impl<'de> serde::de::Visitor<'de> for ListVisitor {
-            type Value = EventList;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            type Value = EventList<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("any JSON value")
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
                 self,
                 mut seq: A,
-            ) -> Result<EventList, A::Error> {
+            ) -> Result<EventList<'de>, A::Error> {
                 let mut events = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-                while let Some(event) = seq.next_element::<Raw<AnyTimelineEvent>>()? {
+                while let Some(event) = seq.next_element::<&'de RawValue>()? {
                     events.push(event);
                 }
                 Ok(EventList(Some(events)))
@@ -315,26 +322,26 @@ impl<'de> Deserialize<'de> for EventList {
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> Result<EventList, A::Error> {
+            ) -> Result<EventList<'de>, A::Error> {
                 while map.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
                 Ok(EventList(None))
             }
-            fn visit_bool<E>(self, _: bool) -> Result<EventList, E> {
+            fn visit_bool<E>(self, _: bool) -> Result<EventList<'de>, E> {
                 Ok(EventList(None))
             }
-            fn visit_i64<E>(self, _: i64) -> Result<EventList, E> {
+            fn visit_i64<E>(self, _: i64) -> Result<EventList<'de>, E> {
                 Ok(EventList(None))
             }
-            fn visit_u64<E>(self, _: u64) -> Result<EventList, E> {
+            fn visit_u64<E>(self, _: u64) -> Result<EventList<'de>, E> {
                 Ok(EventList(None))
             }
-            fn visit_f64<E>(self, _: f64) -> Result<EventList, E> {
+            fn visit_f64<E>(self, _: f64) -> Result<EventList<'de>, E> {
                 Ok(EventList(None))
             }
-            fn visit_str<E>(self, _: &str) -> Result<EventList, E> {
+            fn visit_str<E>(self, _: &str) -> Result<EventList<'de>, E> {
                 Ok(EventList(None))
             }
-            fn visit_unit<E>(self) -> Result<EventList, E> {
+            fn visit_unit<E>(self) -> Result<EventList<'de>, E> {
                 Ok(EventList(None))
             }
         }
@@ -343,38 +350,85 @@ impl<'de> Deserialize<'de> for EventList {
 }
 
 /// The events and every other top-level key of a body.
-type TopLevelParts = (Vec<Raw<AnyTimelineEvent>>, BTreeMap<String, Box<RawValue>>);
+type TopLevelParts = (Vec<RawEvent>, BTreeMap<String, Box<RawValue>>);
 
-/// Parses a body in one pass. Fails only if it is not a JSON object with an `events` list.
+/// Parses a body. Fails only if it is not a JSON object with an `events` list.
 fn parse_top_level(body: &[u8]) -> Result<TopLevelParts, TransactionError> {
-    // Validating UTF-8 once up front lets serde_json read a `str`: the raw events it captures are
-    // then not validated again one by one (as they are when reading a byte slice).
-    let parsed = match std::str::from_utf8(body) {
-        Ok(text) => serde_json::from_str::<TopLevel>(text),
-        Err(_) => serde_json::from_slice::<TopLevel>(body),
+    // SIMD UTF-8 validation: several times faster than `std::str::from_utf8` on a body.
+    let Ok(text) = simdutf8::basic::from_utf8(body) else {
+        // JSON text is UTF-8 (RFC 8259, section 8.1), wherever the bad bytes are.
+        let at = std::str::from_utf8(body).err().map_or(0, |e| e.valid_up_to());
+        let message = format!("invalid UTF-8 at byte {at}");
+        return Err(TransactionError::NotJson(serde::de::Error::custom(message)));
     };
-    let top: TopLevel = match parsed {
-        Ok(top) => top,
-        // Not an object, or not JSON at all: classify on the error path only, as before.
-        Err(_) => {
-            return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
-                Err(e) => TransactionError::NotJson(e),
-                Ok(_) => TransactionError::NotAnObject,
-            });
+    // One copy of the body, shared by its events.
+    let shared: Arc<str> = Arc::from(text);
+    let make = |e: scan::ScannedEvent| RawEvent {
+        body: Arc::clone(&shared),
+        range: e.range,
+        envelope: e.envelope,
+    };
+    let Some(scanned) = scan::body(&shared, make) else { return parse_with_serde(&shared) };
+    let mut rest = BTreeMap::new();
+    for (key, value) in scanned.rest {
+        // Both spans come from the scanner, which accepted them as a key and a JSON value;
+        // capturing the value again is cheap (these sections are small) and cannot fail.
+        let (Some(key), Some(value)) = (shared.get(key), shared.get(value)) else { continue };
+        if let Ok(value) = serde_json::from_str::<Box<RawValue>>(value) {
+            rest.insert(key.to_owned(), value);
         }
+    }
+    Ok((scanned.events, rest))
+}
+
+/// The fallback: serde_json decides (escaped or repeated keys, errors…). Events are still
+/// borrowed from the shared copy of the body.
+fn parse_with_serde(shared: &Arc<str>) -> Result<TopLevelParts, TransactionError> {
+    let text: &str = shared;
+    let Ok(top) = serde_json::from_str::<TopLevel<'_>>(text) else {
+        return Err(refusal(text));
     };
     match top.events {
         None => Err(TransactionError::MissingEvents),
         Some(None) => Err(TransactionError::EventsNotAList),
-        Some(Some(events)) => Ok((events, top.rest)),
+        Some(Some(borrowed)) => {
+            let base = text.as_ptr() as usize;
+            let events = borrowed
+                .into_iter()
+                .map(|raw| {
+                    let json = raw.get();
+                    // `raw` borrows from `text`: its offset locates it in the shared copy.
+                    let start = (json.as_ptr() as usize).saturating_sub(base);
+                    let range = start..start + json.len();
+                    if text.get(range.clone()) == Some(json) {
+                        RawEvent::in_body(Arc::clone(shared), range)
+                    } else {
+                        RawEvent::copied(json)
+                    }
+                })
+                .collect();
+            Ok((events, top.rest))
+        }
     }
 }
 
-fn raw_of<T>(items: &[Raw<T>]) -> Cow<'static, RawValue> {
-    let parts: Vec<&str> = items.iter().map(|r| r.json().get()).collect();
+/// Not an object, or not JSON at all: classified on the error path only.
+fn refusal(text: &str) -> TransactionError {
+    match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+        Err(e) => TransactionError::NotJson(e),
+        Ok(_) => TransactionError::NotAnObject,
+    }
+}
+
+fn raw_list<'a>(items: impl Iterator<Item = &'a str>) -> Cow<'static, RawValue> {
+    let parts: Vec<&str> = items.collect();
     let json = format!("[{}]", parts.join(","));
     // Joining valid JSON values with commas inside brackets is a valid JSON array.
     Cow::Owned(RawValue::from_string(json).unwrap_or_else(|_| empty_list()))
+}
+
+fn raw_of<T>(items: &[Raw<T>]) -> Cow<'static, RawValue> {
+    raw_list(items.iter().map(|r| r.json().get()))
 }
 
 fn empty_list() -> Box<RawValue> {
@@ -452,7 +506,28 @@ pub struct EventEnvelope<'a> {
 impl<'a> EventEnvelope<'a> {
     /// Reads the envelope of one event.
     pub fn parse<T>(event: &'a Raw<T>) -> Result<Self, serde_json::Error> {
-        serde_json::from_str(event.json().get())
+        Self::from_json(event.json().get())
+    }
+
+    /// Reads the envelope of one event given as JSON text.
+    pub fn from_json(json: &'a str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    /// The envelope at the spans the scanner found (`None` if they are not in `json`).
+    fn from_spans(json: &'a str, spans: &scan::Spans) -> Option<Self> {
+        let at = |(a, b): (u32, u32)| json.get(a as usize..b as usize).map(Cow::Borrowed);
+        Some(Self {
+            event_type: at(spans.event_type)?,
+            event_id: at(spans.event_id)?,
+            room_id: at(spans.room_id)?,
+            sender: at(spans.sender)?,
+            state_key: match spans.state_key {
+                Some(span) => Some(at(span)?),
+                None => None,
+            },
+            origin_server_ts: js_int::UInt::new(spans.origin_server_ts)?,
+        })
     }
 
     /// Whether this is a state event: it has a `state_key`, even an empty one (AS-TXN-8).
@@ -460,6 +535,105 @@ impl<'a> EventEnvelope<'a> {
         self.state_key.is_some()
     }
 }
+
+/// One timeline event of a transaction: its JSON text, read further only on demand.
+///
+/// The events of a parsed [`Transaction`] share one copy of the body (no allocation per event)
+/// and know where their envelope fields are, so [`envelope`](Self::envelope) reads no JSON in
+/// the common case. Cloning is cheap (a reference count).
+///
+/// ```
+/// use appservice_types::transaction::RawEvent;
+///
+/// let event = RawEvent::from_json(
+///     r#"{"type":"m.room.message","event_id":"$1","room_id":"!r","sender":"@a:x",
+///         "origin_server_ts":1,"content":{"msgtype":"m.text","body":"hi"}}"#,
+/// )?;
+/// assert_eq!(event.envelope()?.sender, "@a:x");
+/// let typed: ruma_events::AnyTimelineEvent = event.deserialize()?;
+/// assert_eq!(typed.event_type().to_string(), "m.room.message");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct RawEvent {
+    /// The text the event is part of (the whole body, or just the event).
+    body: Arc<str>,
+    /// Where the event is in `body`.
+    range: Range<usize>,
+    /// Where its envelope fields are, relative to the event's start, if the scanner read them.
+    envelope: Option<scan::Spans>,
+}
+
+impl RawEvent {
+    /// An event from its JSON text (any JSON value; not an object means no envelope). Fails
+    /// only if `json` is not JSON.
+    pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
+        let raw = serde_json::from_str::<&RawValue>(json)?;
+        Ok(Self::copied(raw.get()))
+    }
+
+    /// A copy of already-validated JSON.
+    fn copied(json: &str) -> Self {
+        Self::in_body(Arc::from(json), 0..json.len())
+    }
+
+    /// An already-validated event at `range` of `body`.
+    fn in_body(body: Arc<str>, range: Range<usize>) -> Self {
+        let envelope = body.get(range.clone()).and_then(scan::envelope_of);
+        Self { body, range, envelope }
+    }
+
+    /// The event's JSON text, exactly as it came.
+    pub fn json(&self) -> &str {
+        self.body.get(self.range.clone()).unwrap_or_default()
+    }
+
+    /// The envelope (type, IDs, sender, state key, timestamp), or why it cannot be read.
+    pub fn envelope(&self) -> Result<EventEnvelope<'_>, serde_json::Error> {
+        let json = self.json();
+        match self.envelope.as_ref().and_then(|spans| EventEnvelope::from_spans(json, spans)) {
+            Some(envelope) => Ok(envelope),
+            // Escapes, a missing or repeated field, a wrong type…: serde_json reads it.
+            None => EventEnvelope::from_json(json),
+        }
+    }
+
+    /// Deserializes the event, e.g. into ruma's `AnyTimelineEvent` or one event type.
+    pub fn deserialize<'a, T: Deserialize<'a>>(&'a self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.json())
+    }
+
+    /// A copy as ruma's lazy [`Raw`] (for ruma APIs that take one).
+    pub fn to_raw<T>(&self) -> Result<Raw<T>, serde_json::Error> {
+        RawValue::from_string(self.json().to_owned()).map(Raw::from_json)
+    }
+}
+
+impl<T> From<&Raw<T>> for RawEvent {
+    fn from(raw: &Raw<T>) -> Self {
+        Self::copied(raw.json().get())
+    }
+}
+
+impl<T> From<Raw<T>> for RawEvent {
+    fn from(raw: Raw<T>) -> Self {
+        Self::from(&raw)
+    }
+}
+
+impl fmt::Debug for RawEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("RawEvent").field(&self.json()).finish()
+    }
+}
+
+impl PartialEq for RawEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.json() == other.json()
+    }
+}
+
+impl Eq for RawEvent {}
 
 #[cfg(test)]
 mod tests {
@@ -489,7 +663,7 @@ mod tests {
     fn one_pass_parse_classifies_like_a_full_parse() {
         let ok = |b: &[u8]| Transaction::from_slice(b).unwrap();
         let t = ok(br#"{"events":[{"type":"m.x"},1,null],"ephemeral":[],"x":{"y":1}}"#);
-        let raw: Vec<&str> = t.events.iter().map(|e| e.json().get()).collect();
+        let raw: Vec<&str> = t.events.iter().map(RawEvent::json).collect();
         assert_eq!(raw, [r#"{"type":"m.x"}"#, "1", "null"]);
         assert_eq!(t.extra.keys().collect::<Vec<_>>(), ["x"]);
         // An escaped key is the same key; the last duplicate wins, as in a map.
@@ -504,6 +678,8 @@ mod tests {
         assert!(matches!(err(br#"[1,"#), TransactionError::NotJson(_)));
         assert!(matches!(err(br#"{"events":[]} x"#), TransactionError::NotJson(_)));
         assert!(matches!(err(b"\xff"), TransactionError::NotJson(_)));
+        // Invalid UTF-8 anywhere, even in a part nobody reads, is not JSON.
+        assert!(matches!(err(b"{\"events\":[],\"x\":\"\xff\"}"), TransactionError::NotJson(_)));
     }
 
     #[test]

@@ -121,7 +121,7 @@ impl EchoHandler {
         if envelope.state_key.as_deref() != Some(self.bot.user_id().as_str()) {
             return Ok(());
         }
-        let Ok(member) = serde_json::from_str::<WithContent<Member>>(event.raw.json().get()) else {
+        let Ok(member) = serde_json::from_str::<WithContent<Member>>(event.raw.json()) else {
             tracing::debug!(event_id = %envelope.event_id, "malformed m.room.member skipped");
             return Ok(());
         };
@@ -143,8 +143,7 @@ impl EchoHandler {
         if self.is_ours(&envelope.sender) {
             return Ok(());
         }
-        let Ok(message) = serde_json::from_str::<WithContent<Message>>(event.raw.json().get())
-        else {
+        let Ok(message) = serde_json::from_str::<WithContent<Message>>(event.raw.json()) else {
             return Ok(());
         };
         // Bots do not answer notices (the Matrix convention that keeps bots from looping).

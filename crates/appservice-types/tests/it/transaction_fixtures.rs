@@ -2,7 +2,8 @@
 //! text for malformed bodies) and `expect`, what `Transaction::from_slice` must make of it.
 //! Adding a case needs no Rust.
 
-use appservice_types::transaction::{EventEnvelope, Transaction};
+use appservice_types::transaction::Transaction;
+use ruma_events::AnyTimelineEvent;
 use serde_json::{Value, json};
 
 use crate::fixtures::{bless, canonical, check_metadata, list, read_json};
@@ -12,7 +13,7 @@ pub(crate) fn observe(txn: &Transaction) -> Value {
     let events: Vec<Value> = txn
         .events
         .iter()
-        .map(|raw| match EventEnvelope::parse(raw) {
+        .map(|raw| match raw.envelope() {
             Ok(e) => json!({
                 "type": e.event_type,
                 "event_id": e.event_id,
@@ -21,7 +22,7 @@ pub(crate) fn observe(txn: &Transaction) -> Value {
                 "state_key": e.state_key,
                 "origin_server_ts": e.origin_server_ts,
                 "is_state": e.is_state(),
-                "ruma_parses": raw.deserialize().is_ok(),
+                "ruma_parses": raw.deserialize::<AnyTimelineEvent>().is_ok(),
             }),
             Err(_) => json!({"malformed": true}),
         })
