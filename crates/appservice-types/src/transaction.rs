@@ -540,7 +540,8 @@ impl<'a> EventEnvelope<'a> {
 ///
 /// The events of a parsed [`Transaction`] share one copy of the body (no allocation per event)
 /// and know where their envelope fields are, so [`envelope`](Self::envelope) reads no JSON in
-/// the common case. Cloning is cheap (a reference count).
+/// the common case. Cloning is cheap (a reference count); a clone kept after the transaction
+/// keeps the whole body alive, so keep a [`detached`](Self::detached) copy instead.
 ///
 /// ```
 /// use appservice_types::transaction::RawEvent;
@@ -581,6 +582,11 @@ impl RawEvent {
     fn in_body(body: Arc<str>, range: Range<usize>) -> Self {
         let envelope = body.get(range.clone()).and_then(scan::envelope_of);
         Self { body, range, envelope }
+    }
+
+    /// A copy of just this event, not sharing the transaction's body.
+    pub fn detached(&self) -> Self {
+        Self { body: Arc::from(self.json()), range: 0..self.range.len(), envelope: self.envelope }
     }
 
     /// The event's JSON text, exactly as it came.
@@ -729,6 +735,22 @@ mod tests {
     fn null_falls_back_to_the_next_spelling() {
         let t = parse(r#"{"events":[],"ephemeral":null,"de.sorunome.msc2409.ephemeral":[{}]}"#);
         assert_eq!(t.ephemeral.unwrap().key, "de.sorunome.msc2409.ephemeral");
+    }
+
+    #[test]
+    fn events_share_the_body_and_detach() {
+        let t = parse(
+            r#"{"events":[{"type":"m.x","event_id":"$1","room_id":"!r","sender":"@a:x","origin_server_ts":1},
+                {"type":"m.\u0079","event_id":"$2","room_id":"!r","sender":"@a:x","origin_server_ts":2}]}"#,
+        );
+        assert!(Arc::ptr_eq(&t.events[0].body, &t.events[1].body));
+        let second = t.events[1].detached();
+        assert!(!Arc::ptr_eq(&second.body, &t.events[1].body));
+        assert_eq!(second, t.events[1]);
+        // Escapes: read by serde_json, owned.
+        assert!(matches!(second.envelope().unwrap().event_type, Cow::Owned(ref s) if s == "m.y"));
+        assert!(matches!(t.events[0].envelope().unwrap().event_type, Cow::Borrowed("m.x")));
+        assert_eq!(t.events[0].detached().envelope().unwrap().origin_server_ts, js_int::uint!(1));
     }
 
     #[test]
