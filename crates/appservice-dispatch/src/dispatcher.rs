@@ -1,7 +1,7 @@
 //! [`Dispatcher`]: one request in, one response out.
 
 use std::{
-    collections::{BTreeMap, BTreeSet, VecDeque},
+    collections::{BTreeMap, VecDeque},
     sync::{Arc, Mutex, MutexGuard, PoisonError},
 };
 
@@ -67,7 +67,34 @@ struct Inner<H, S> {
 struct Progress {
     fingerprint: Fingerprint,
     ephemeral_done: bool,
-    events_done: BTreeSet<usize>,
+    events_done: EventsDone,
+}
+
+/// Which events of a transaction a failed attempt already handled, by index. Empty (no
+/// allocation) until an attempt fails after handling some: the happy path never touches it.
+#[derive(Debug, Default)]
+struct EventsDone(Vec<bool>);
+
+impl EventsDone {
+    fn contains(&self, i: usize) -> bool {
+        self.0.get(i).copied().unwrap_or(false)
+    }
+
+    /// Marks the events in `handled` as done (`len`: the transaction's event count).
+    fn extend(&mut self, len: usize, handled: impl IntoIterator<Item = usize>) {
+        let mut handled = handled.into_iter().peekable();
+        if handled.peek().is_none() {
+            return;
+        }
+        if self.0.len() < len {
+            self.0.resize(len, false);
+        }
+        for i in handled {
+            if let Some(done) = self.0.get_mut(i) {
+                *done = true;
+            }
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -386,23 +413,61 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
         &self,
         ctx: &TransactionContext<'_>,
         envelopes: &[Option<EventEnvelope<'_>>],
-        done: &mut BTreeSet<usize>,
+        done: &mut EventsDone,
     ) -> Option<MatrixError> {
-        let pending: Vec<usize> =
-            (0..ctx.transaction.events.len()).filter(|i| !done.contains(i)).collect();
-        let sequences: Vec<Vec<usize>> = match self.inner.config.room_concurrency {
-            RoomConcurrency::Sequential => vec![pending],
+        let len = ctx.transaction.events.len();
+        match self.inner.config.room_concurrency {
+            // The default: one sequence, awaited directly (no collections, no `join_all`).
+            RoomConcurrency::Sequential => {
+                let pending = (0..len).filter(|&i| !done.contains(i));
+                let result = self.run_sequence(ctx, envelopes, pending).await;
+                result.err().map(|(failed, e)| {
+                    // Every event before the failed one is done now (marking one twice is harmless).
+                    done.extend(len, 0..failed);
+                    e
+                })
+            }
             RoomConcurrency::PerRoom => {
                 let mut by_room: BTreeMap<Option<&str>, Vec<usize>> = BTreeMap::new();
-                for i in pending {
+                for i in (0..len).filter(|&i| !done.contains(i)) {
                     let room = envelopes[i].as_ref().map(|e| e.room_id.as_ref());
                     by_room.entry(room).or_default().push(i);
                 }
-                by_room.into_values().collect()
+                let rooms: Vec<Vec<usize>> = by_room.into_values().collect();
+                let results = join_all(
+                    rooms
+                        .iter()
+                        .map(|room| self.run_sequence(ctx, envelopes, room.iter().copied())),
+                )
+                .await;
+                let mut failure = None;
+                for (room, result) in rooms.iter().zip(results) {
+                    let handled = room.iter().copied();
+                    match result {
+                        Ok(()) => done.extend(len, handled),
+                        Err((failed, e)) => {
+                            done.extend(len, handled.take_while(|&i| i != failed));
+                            failure = failure.or(Some(e));
+                        }
+                    }
+                }
+                failure
             }
-        };
-        let results = join_all(sequences.into_iter().map(|sequence| async move {
-            let mut handled = Vec::new();
+        }
+    }
+
+    /// Hands the events of `sequence` to the handler, in order, until the first failure; then
+    /// returns the failed event's index and the error.
+    // Not an `async fn` only so that the loop keeps its indentation while the parse rewrite
+    // (which edits the `Event` construction) is merged; make it one afterwards.
+    #[allow(clippy::manual_async_fn)]
+    fn run_sequence<'a>(
+        &'a self,
+        ctx: &'a TransactionContext<'a>,
+        envelopes: &'a [Option<EventEnvelope<'a>>],
+        sequence: impl Iterator<Item = usize> + 'a,
+    ) -> impl Future<Output = Result<(), (usize, MatrixError)>> + 'a {
+        async move {
             for i in sequence {
                 let event = Event {
                     index: i,
@@ -410,22 +475,14 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
                     envelope: envelopes[i].as_ref(),
                 };
                 if let Err(e) = self.inner.handler.event(ctx, event).await {
-                    return (handled, Some(handler_failure(ctx.txn_id, "event", e)));
+                    return Err((i, handler_failure(ctx.txn_id, "event", e)));
                 }
-                handled.push(i);
             }
-            (handled, None)
-        }))
-        .await;
-        let mut failure = None;
-        for (handled, error) in results {
-            done.extend(handled);
-            failure = failure.or(error);
+            Ok(())
         }
-        failure
     }
 
-    fn take_progress(&self, txn_id: &str, fingerprint: Fingerprint) -> (bool, BTreeSet<usize>) {
+    fn take_progress(&self, txn_id: &str, fingerprint: Fingerprint) -> (bool, EventsDone) {
         let mut map = lock(&self.inner.progress);
         match map.entries.remove(txn_id) {
             Some(p) if p.fingerprint == fingerprint => {
@@ -434,9 +491,9 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
             }
             Some(_) => {
                 map.order.retain(|id| id != txn_id);
-                (false, BTreeSet::new())
+                (false, EventsDone::default())
             }
-            None => (false, BTreeSet::new()),
+            None => (false, EventsDone::default()),
         }
     }
 
@@ -445,7 +502,7 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
         txn_id: &str,
         fingerprint: Fingerprint,
         ephemeral_done: bool,
-        events_done: BTreeSet<usize>,
+        events_done: EventsDone,
     ) {
         let mut map = lock(&self.inner.progress);
         map.entries
