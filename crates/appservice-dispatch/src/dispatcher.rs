@@ -352,9 +352,13 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
     }
 
     /// Whether `txn_id` was completed with these events (a retry to acknowledge again).
-    async fn completed(&self, txn_id: &str, fingerprint: Fingerprint) -> Result<bool, MatrixError> {
+    async fn completed(
+        &self,
+        txn_id: &str,
+        fingerprint: Fingerprints<'_>,
+    ) -> Result<bool, MatrixError> {
         match self.inner.store.lookup(txn_id).await {
-            Ok(Some(fp)) if fp == fingerprint => {
+            Ok(Some(fp)) if fingerprint.matches(fp) => {
                 tracing::debug!(txn_id, "transaction already completed: acknowledging again");
                 Ok(true)
             }
@@ -378,7 +382,7 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
         &self,
         ctx: &TransactionContext<'_>,
         envelopes: &[Option<EventEnvelope<'_>>],
-        fingerprint: Fingerprint,
+        fingerprint: Fingerprints<'_>,
     ) -> Answer {
         let mut turn = self.inner.turns.ticket();
         turn.wait().await;
@@ -386,23 +390,24 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
         if self.completed(ctx.txn_id, fingerprint).await? {
             return Ok(());
         }
-        let (mut ephemeral_done, mut events_done) = self.take_progress(ctx.txn_id, fingerprint);
+        let (mut ephemeral_done, mut events_done) =
+            self.take_progress(ctx.txn_id, fingerprint.current);
         if !ephemeral_done && has_ephemeral(ctx.transaction) {
             if let Err(e) = self.inner.handler.ephemeral(ctx).await {
-                self.save_progress(ctx.txn_id, fingerprint, false, events_done);
+                self.save_progress(ctx.txn_id, fingerprint.current, false, events_done);
                 return Err(handler_failure(ctx.txn_id, "ephemeral", e));
             }
             ephemeral_done = true;
         }
         let failure = self.run_events(ctx, envelopes, &mut events_done).await;
         if let Some(e) = failure {
-            self.save_progress(ctx.txn_id, fingerprint, ephemeral_done, events_done);
+            self.save_progress(ctx.txn_id, fingerprint.current, ephemeral_done, events_done);
             return Err(e);
         }
-        if let Err(e) = self.inner.store.record(ctx.txn_id, fingerprint).await {
+        if let Err(e) = self.inner.store.record(ctx.txn_id, fingerprint.current).await {
             tracing::error!(txn_id = ctx.txn_id, error = %e, "recording a completed transaction failed");
             // Everything was handled: the retry only has to record it.
-            self.save_progress(ctx.txn_id, fingerprint, true, events_done);
+            self.save_progress(ctx.txn_id, fingerprint.current, true, events_done);
             return Err(MatrixError::unknown("The transaction store failed; retry later"));
         }
         Ok(())
@@ -606,12 +611,38 @@ impl<H, S> Drop for LeaderGuard<'_, H, S> {
 
 /// A digest of the event IDs, in order; an event without a readable ID counts by position only
 /// (its JSON may differ between attempts, e.g. `unsigned.age`).
-fn fingerprint(transaction: &Transaction, envelopes: &[Option<EventEnvelope<'_>>]) -> Fingerprint {
+fn fingerprint<'a>(
+    transaction: &'a Transaction,
+    envelopes: &'a [Option<EventEnvelope<'a>>],
+) -> Fingerprints<'a> {
+    debug_assert_eq!(envelopes.len(), transaction.events.len());
+    Fingerprints { current: Fingerprint::of(event_ids(envelopes)), envelopes }
+}
+
+/// The parts a fingerprint digests: each event's ID, or `\0` for an event without one.
+fn event_ids<'a>(envelopes: &'a [Option<EventEnvelope<'a>>]) -> impl Iterator<Item = &'a [u8]> {
     const NO_ID: &[u8] = b"\0";
-    Fingerprint::of(envelopes.iter().zip(&transaction.events).map(|(envelope, _)| match envelope {
+    envelopes.iter().map(|envelope| match envelope {
         Some(e) => e.event_id.as_bytes(),
         None => NO_ID,
-    }))
+    })
+}
+
+/// A transaction's fingerprint, and what it needs to recognise a record of an older version.
+#[derive(Clone, Copy)]
+struct Fingerprints<'a> {
+    /// The fingerprint this version records ([`Fingerprint::of`]).
+    current: Fingerprint,
+    envelopes: &'a [Option<EventEnvelope<'a>>],
+}
+
+impl Fingerprints<'_> {
+    /// Whether a store's `recorded` fingerprint is this transaction's: the current one, or the
+    /// FNV-1a one that version 0.1.0 recorded (computed only when the current one differs,
+    /// so only for a retry across the upgrade or a reused ID).
+    fn matches(&self, recorded: Fingerprint) -> bool {
+        recorded == self.current || recorded == Fingerprint::of_fnv1a(event_ids(self.envelopes))
+    }
 }
 
 fn has_ephemeral(t: &Transaction) -> bool {
