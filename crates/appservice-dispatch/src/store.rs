@@ -12,8 +12,8 @@
 //! bound only has to cover the retry window, not history.
 
 use std::{
-    collections::{BTreeMap, VecDeque},
-    sync::Mutex,
+    collections::VecDeque,
+    sync::{Arc, Mutex},
 };
 
 use crate::BoxFuture;
@@ -138,17 +138,25 @@ impl<S: TransactionStore + ?Sized> TransactionStore for std::sync::Arc<S> {
     }
 }
 
+/// The map of [`Bounded`]. A hash map is allowed here: it is never iterated (iteration goes
+/// through `Bounded::order`), so its order never shows.
+#[allow(clippy::disallowed_types)]
+type IdMap<V> = std::collections::HashMap<Arc<str>, V>;
+
 /// The most recent `capacity` entries, oldest evicted first. Shared by the stores.
+///
+/// A hash map (a lookup hashes the ID once instead of comparing it with ~14 keys of a B-tree of
+/// 10 000), and one allocation per ID, shared by the map and the eviction order.
 #[derive(Debug)]
 pub(crate) struct Bounded<V = Fingerprint> {
     capacity: usize,
-    map: BTreeMap<String, V>,
-    order: VecDeque<String>,
+    map: IdMap<V>,
+    order: VecDeque<Arc<str>>,
 }
 
 impl<V: Copy> Bounded<V> {
     pub(crate) fn new(capacity: usize) -> Self {
-        Self { capacity: capacity.max(1), map: BTreeMap::new(), order: VecDeque::new() }
+        Self { capacity: capacity.max(1), map: IdMap::new(), order: VecDeque::new() }
     }
 
     pub(crate) fn get(&self, id: &str) -> Option<V> {
@@ -156,11 +164,18 @@ impl<V: Copy> Bounded<V> {
     }
 
     pub(crate) fn insert(&mut self, id: &str, value: V) {
-        if self.map.insert(id.to_owned(), value).is_some() {
+        if let Some(old) = self.map.get_mut(id) {
             // Re-recorded (an ID reused with other events): move it to the newest position.
-            self.order.retain(|x| x != id);
+            *old = value;
+            let position = self.order.iter().position(|x| &**x == id);
+            if let Some(key) = position.and_then(|i| self.order.remove(i)) {
+                self.order.push_back(key);
+            }
+            return;
         }
-        self.order.push_back(id.to_owned());
+        let key: Arc<str> = Arc::from(id);
+        self.map.insert(Arc::clone(&key), value);
+        self.order.push_back(key);
         while self.order.len() > self.capacity {
             if let Some(old) = self.order.pop_front() {
                 self.map.remove(&old);
@@ -175,7 +190,7 @@ impl<V: Copy> Bounded<V> {
     /// The entries, oldest first.
     #[cfg_attr(not(feature = "fs-store"), allow(dead_code))] // Used by the file store.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, V)> {
-        self.order.iter().filter_map(|id| self.map.get(id).map(|fp| (id.as_str(), *fp)))
+        self.order.iter().filter_map(|id| self.map.get(id).map(|v| (&**id, *v)))
     }
 }
 
