@@ -179,9 +179,18 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
     /// Checks what can be checked before the body is read: the route (404/405), the `hs_token`
     /// (401/403) and a declared `Content-Length` over the limit (413). A transport calls this
     /// first, so an unauthenticated or oversized request is refused without reading its body;
-    /// [`dispatch`](Self::dispatch) calls it again.
+    /// [`dispatch`](Self::dispatch) checks the same again.
     pub fn check_head(&self, parts: &Parts) -> Result<Matched, Rejection> {
-        let matched = self.inner.router.route(&parts.method, parts.uri.path()).map_err(|e| {
+        self.check_routed_head(parts, self.inner.router.route(&parts.method, parts.uri.path()))
+    }
+
+    /// [`check_head`](Self::check_head) with the route already looked up.
+    fn check_routed_head(
+        &self,
+        parts: &Parts,
+        routed: Result<Matched, RouteError>,
+    ) -> Result<Matched, Rejection> {
+        let matched = routed.map_err(|e| {
             let allow = match &e {
                 RouteError::MethodNotAllowed { allow } => Some(allow.clone()),
                 _ => None,
@@ -212,10 +221,11 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
     /// metrics (never containing a token).
     pub async fn dispatch_with_report(&self, request: Request<Bytes>) -> (Response<Bytes>, Report) {
         let (parts, body) = request.into_parts();
-        let route =
-            self.inner.router.route(&parts.method, parts.uri.path()).ok().map(|m| m.route.name());
+        // Routed once: the report's route name and the checks share the match.
+        let routed = self.inner.router.route(&parts.method, parts.uri.path());
+        let route = routed.as_ref().ok().map(|m| m.route.name());
         let mut report = Report { route, txn_id: None, events: 0, outcome: Disposition::Rejected };
-        let matched = match self.check_head(&parts) {
+        let matched = match self.check_routed_head(&parts, routed) {
             Ok(m) => m,
             Err(rejection) => return (rejection.into_response(), report),
         };
