@@ -156,7 +156,12 @@ pub(crate) struct Bounded<V = Fingerprint> {
 
 impl<V: Copy> Bounded<V> {
     pub(crate) fn new(capacity: usize) -> Self {
-        Self { capacity: capacity.max(1), map: IdMap::new(), order: VecDeque::new() }
+        let capacity = capacity.max(1);
+        // A hash map that deletes as often as it inserts settles at twice its live entries (its
+        // deleted slots run out once, and it grows): sized so from the start, its memory stays
+        // flat. Capped, so a huge capacity is not reserved up front.
+        let presized = capacity.saturating_mul(2).min(1 << 17);
+        Self { capacity, map: IdMap::with_capacity(presized), order: VecDeque::new() }
     }
 
     pub(crate) fn get(&self, id: &str) -> Option<V> {
