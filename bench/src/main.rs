@@ -11,6 +11,8 @@
 //! * `appservice-bench server KIND [DIR]`: one server (what the driver spawns).
 //! * `appservice-bench memory N`: N transactions through a dispatcher with the bounded store,
 //!   then print peak and current RSS (what the driver spawns for the flatness check).
+//! * `appservice-bench dispatch-loop N EVENTS`: N transactions of EVENTS events through a
+//!   dispatcher in process (no HTTP), for instruction counts under callgrind.
 
 // A command-line tool: printing its report to stdout is its job.
 #![allow(clippy::print_stdout)]
@@ -29,6 +31,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("server") => server::main(&args[1..]),
         Some("memory") => sections::memory_child(&args[1..]),
+        Some("dispatch-loop") => sections::dispatch_loop(&args[1..]),
         Some("help" | "-h" | "--help") => {
             print!("{}", driver::USAGE);
             Ok(())

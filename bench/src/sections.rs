@@ -180,3 +180,42 @@ pub(crate) fn memory_child(args: &[String]) -> Result<()> {
     println!("{hwm} {rss}");
     Ok(())
 }
+
+/// `appservice-bench dispatch-loop N EVENTS`: N transactions of EVENTS events each (the load
+/// test's event mix, new IDs every time) through a dispatcher with the default `MemoryStore`, in
+/// process with `block_on` (no HTTP, no runtime), requests built beforehand. Meant for
+/// instruction counts of the dispatcher's own work: `valgrind --tool=callgrind
+/// --toggle-collect='*dispatch_requests*' appservice-bench dispatch-loop 2000 50`.
+#[allow(clippy::print_stdout)] // The result is this mode's output.
+pub(crate) fn dispatch_loop(args: &[String]) -> Result<()> {
+    let n: usize = args.first().context("dispatch-loop N EVENTS")?.parse()?;
+    let events: usize = args.get(1).context("dispatch-loop N EVENTS")?.parse()?;
+    let registration = ValidatedRegistration::parse(&registration_yaml())?;
+    let dispatcher = Dispatcher::with_store(registration, Nop, MemoryStore::new(), Config::new());
+    let mut rng = Rng::new(11);
+    let mut serial = 0;
+    let bearer = format!("Bearer {HS_TOKEN}");
+    let mut requests = Vec::with_capacity(n);
+    for i in 0..n {
+        let body = crate::workload::body(&mut rng, &mut serial, events);
+        requests.push(
+            http::Request::put(format!("/_matrix/app/v1/transactions/txn-{i:010}"))
+                .header("authorization", &bearer)
+                .body(body)?,
+        );
+    }
+    let ok = dispatch_requests(&dispatcher, requests);
+    ensure!(ok == n, "{} of {n} transactions answered 200", ok);
+    println!("{n} transactions of {events} events dispatched");
+    Ok(())
+}
+
+/// The measured part of [`dispatch_loop`]: how many requests were answered 200.
+#[inline(never)]
+fn dispatch_requests(dispatcher: &Dispatcher<Nop>, requests: Vec<http::Request<Bytes>>) -> usize {
+    requests
+        .into_iter()
+        .map(|r| futures::executor::block_on(dispatcher.dispatch(r)))
+        .filter(|r| r.status() == 200)
+        .count()
+}

@@ -1,7 +1,7 @@
 //! [`Dispatcher`]: one request in, one response out.
 
 use std::{
-    collections::{BTreeMap, BTreeSet, VecDeque},
+    collections::{BTreeMap, VecDeque},
     sync::{Arc, Mutex, MutexGuard, PoisonError},
 };
 
@@ -67,7 +67,34 @@ struct Inner<H, S> {
 struct Progress {
     fingerprint: Fingerprint,
     ephemeral_done: bool,
-    events_done: BTreeSet<usize>,
+    events_done: EventsDone,
+}
+
+/// Which events of a transaction a failed attempt already handled, by index. Empty (no
+/// allocation) until an attempt fails after handling some: the happy path never touches it.
+#[derive(Debug, Default)]
+struct EventsDone(Vec<bool>);
+
+impl EventsDone {
+    fn contains(&self, i: usize) -> bool {
+        self.0.get(i).copied().unwrap_or(false)
+    }
+
+    /// Marks the events in `handled` as done (`len`: the transaction's event count).
+    fn extend(&mut self, len: usize, handled: impl IntoIterator<Item = usize>) {
+        let mut handled = handled.into_iter().peekable();
+        if handled.peek().is_none() {
+            return;
+        }
+        if self.0.len() < len {
+            self.0.resize(len, false);
+        }
+        for i in handled {
+            if let Some(done) = self.0.get_mut(i) {
+                *done = true;
+            }
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -152,9 +179,18 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
     /// Checks what can be checked before the body is read: the route (404/405), the `hs_token`
     /// (401/403) and a declared `Content-Length` over the limit (413). A transport calls this
     /// first, so an unauthenticated or oversized request is refused without reading its body;
-    /// [`dispatch`](Self::dispatch) calls it again.
+    /// [`dispatch`](Self::dispatch) checks the same again.
     pub fn check_head(&self, parts: &Parts) -> Result<Matched, Rejection> {
-        let matched = self.inner.router.route(&parts.method, parts.uri.path()).map_err(|e| {
+        self.check_routed_head(parts, self.inner.router.route(&parts.method, parts.uri.path()))
+    }
+
+    /// [`check_head`](Self::check_head) with the route already looked up.
+    fn check_routed_head(
+        &self,
+        parts: &Parts,
+        routed: Result<Matched, RouteError>,
+    ) -> Result<Matched, Rejection> {
+        let matched = routed.map_err(|e| {
             let allow = match &e {
                 RouteError::MethodNotAllowed { allow } => Some(allow.clone()),
                 _ => None,
@@ -185,10 +221,11 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
     /// metrics (never containing a token).
     pub async fn dispatch_with_report(&self, request: Request<Bytes>) -> (Response<Bytes>, Report) {
         let (parts, body) = request.into_parts();
-        let route =
-            self.inner.router.route(&parts.method, parts.uri.path()).ok().map(|m| m.route.name());
+        // Routed once: the report's route name and the checks share the match.
+        let routed = self.inner.router.route(&parts.method, parts.uri.path());
+        let route = routed.as_ref().ok().map(|m| m.route.name());
         let mut report = Report { route, txn_id: None, events: 0, outcome: Disposition::Rejected };
-        let matched = match self.check_head(&parts) {
+        let matched = match self.check_routed_head(&parts, routed) {
             Ok(m) => m,
             Err(rejection) => return (rejection.into_response(), report),
         };
@@ -325,9 +362,13 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
     }
 
     /// Whether `txn_id` was completed with these events (a retry to acknowledge again).
-    async fn completed(&self, txn_id: &str, fingerprint: Fingerprint) -> Result<bool, MatrixError> {
+    async fn completed(
+        &self,
+        txn_id: &str,
+        fingerprint: Fingerprints<'_>,
+    ) -> Result<bool, MatrixError> {
         match self.inner.store.lookup(txn_id).await {
-            Ok(Some(fp)) if fp == fingerprint => {
+            Ok(Some(fp)) if fingerprint.matches(fp) => {
                 tracing::debug!(txn_id, "transaction already completed: acknowledging again");
                 Ok(true)
             }
@@ -351,7 +392,7 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
         &self,
         ctx: &TransactionContext<'_>,
         envelopes: &[Option<EventEnvelope<'_>>],
-        fingerprint: Fingerprint,
+        fingerprint: Fingerprints<'_>,
     ) -> Answer {
         let mut turn = self.inner.turns.ticket();
         turn.wait().await;
@@ -359,23 +400,24 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
         if self.completed(ctx.txn_id, fingerprint).await? {
             return Ok(());
         }
-        let (mut ephemeral_done, mut events_done) = self.take_progress(ctx.txn_id, fingerprint);
+        let (mut ephemeral_done, mut events_done) =
+            self.take_progress(ctx.txn_id, fingerprint.current);
         if !ephemeral_done && has_ephemeral(ctx.transaction) {
             if let Err(e) = self.inner.handler.ephemeral(ctx).await {
-                self.save_progress(ctx.txn_id, fingerprint, false, events_done);
+                self.save_progress(ctx.txn_id, fingerprint.current, false, events_done);
                 return Err(handler_failure(ctx.txn_id, "ephemeral", e));
             }
             ephemeral_done = true;
         }
         let failure = self.run_events(ctx, envelopes, &mut events_done).await;
         if let Some(e) = failure {
-            self.save_progress(ctx.txn_id, fingerprint, ephemeral_done, events_done);
+            self.save_progress(ctx.txn_id, fingerprint.current, ephemeral_done, events_done);
             return Err(e);
         }
-        if let Err(e) = self.inner.store.record(ctx.txn_id, fingerprint).await {
+        if let Err(e) = self.inner.store.record(ctx.txn_id, fingerprint.current).await {
             tracing::error!(txn_id = ctx.txn_id, error = %e, "recording a completed transaction failed");
             // Everything was handled: the retry only has to record it.
-            self.save_progress(ctx.txn_id, fingerprint, true, events_done);
+            self.save_progress(ctx.txn_id, fingerprint.current, true, events_done);
             return Err(MatrixError::unknown("The transaction store failed; retry later"));
         }
         Ok(())
@@ -386,23 +428,61 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
         &self,
         ctx: &TransactionContext<'_>,
         envelopes: &[Option<EventEnvelope<'_>>],
-        done: &mut BTreeSet<usize>,
+        done: &mut EventsDone,
     ) -> Option<MatrixError> {
-        let pending: Vec<usize> =
-            (0..ctx.transaction.events.len()).filter(|i| !done.contains(i)).collect();
-        let sequences: Vec<Vec<usize>> = match self.inner.config.room_concurrency {
-            RoomConcurrency::Sequential => vec![pending],
+        let len = ctx.transaction.events.len();
+        match self.inner.config.room_concurrency {
+            // The default: one sequence, awaited directly (no collections, no `join_all`).
+            RoomConcurrency::Sequential => {
+                let pending = (0..len).filter(|&i| !done.contains(i));
+                let result = self.run_sequence(ctx, envelopes, pending).await;
+                result.err().map(|(failed, e)| {
+                    // Every event before the failed one is done now (marking one twice is harmless).
+                    done.extend(len, 0..failed);
+                    e
+                })
+            }
             RoomConcurrency::PerRoom => {
                 let mut by_room: BTreeMap<Option<&str>, Vec<usize>> = BTreeMap::new();
-                for i in pending {
+                for i in (0..len).filter(|&i| !done.contains(i)) {
                     let room = envelopes[i].as_ref().map(|e| e.room_id.as_ref());
                     by_room.entry(room).or_default().push(i);
                 }
-                by_room.into_values().collect()
+                let rooms: Vec<Vec<usize>> = by_room.into_values().collect();
+                let results = join_all(
+                    rooms
+                        .iter()
+                        .map(|room| self.run_sequence(ctx, envelopes, room.iter().copied())),
+                )
+                .await;
+                let mut failure = None;
+                for (room, result) in rooms.iter().zip(results) {
+                    let handled = room.iter().copied();
+                    match result {
+                        Ok(()) => done.extend(len, handled),
+                        Err((failed, e)) => {
+                            done.extend(len, handled.take_while(|&i| i != failed));
+                            failure = failure.or(Some(e));
+                        }
+                    }
+                }
+                failure
             }
-        };
-        let results = join_all(sequences.into_iter().map(|sequence| async move {
-            let mut handled = Vec::new();
+        }
+    }
+
+    /// Hands the events of `sequence` to the handler, in order, until the first failure; then
+    /// returns the failed event's index and the error.
+    // Not an `async fn` only so that the loop keeps its indentation while the parse rewrite
+    // (which edits the `Event` construction) is merged; make it one afterwards.
+    #[allow(clippy::manual_async_fn)]
+    fn run_sequence<'a>(
+        &'a self,
+        ctx: &'a TransactionContext<'a>,
+        envelopes: &'a [Option<EventEnvelope<'a>>],
+        sequence: impl Iterator<Item = usize> + 'a,
+    ) -> impl Future<Output = Result<(), (usize, MatrixError)>> + 'a {
+        async move {
             for i in sequence {
                 let event = Event {
                     index: i,
@@ -410,22 +490,14 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
                     envelope: envelopes[i].as_ref(),
                 };
                 if let Err(e) = self.inner.handler.event(ctx, event).await {
-                    return (handled, Some(handler_failure(ctx.txn_id, "event", e)));
+                    return Err((i, handler_failure(ctx.txn_id, "event", e)));
                 }
-                handled.push(i);
             }
-            (handled, None)
-        }))
-        .await;
-        let mut failure = None;
-        for (handled, error) in results {
-            done.extend(handled);
-            failure = failure.or(error);
+            Ok(())
         }
-        failure
     }
 
-    fn take_progress(&self, txn_id: &str, fingerprint: Fingerprint) -> (bool, BTreeSet<usize>) {
+    fn take_progress(&self, txn_id: &str, fingerprint: Fingerprint) -> (bool, EventsDone) {
         let mut map = lock(&self.inner.progress);
         match map.entries.remove(txn_id) {
             Some(p) if p.fingerprint == fingerprint => {
@@ -434,9 +506,9 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
             }
             Some(_) => {
                 map.order.retain(|id| id != txn_id);
-                (false, BTreeSet::new())
+                (false, EventsDone::default())
             }
-            None => (false, BTreeSet::new()),
+            None => (false, EventsDone::default()),
         }
     }
 
@@ -445,7 +517,7 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
         txn_id: &str,
         fingerprint: Fingerprint,
         ephemeral_done: bool,
-        events_done: BTreeSet<usize>,
+        events_done: EventsDone,
     ) {
         let mut map = lock(&self.inner.progress);
         map.entries
@@ -549,12 +621,38 @@ impl<H, S> Drop for LeaderGuard<'_, H, S> {
 
 /// A digest of the event IDs, in order; an event without a readable ID counts by position only
 /// (its JSON may differ between attempts, e.g. `unsigned.age`).
-fn fingerprint(transaction: &Transaction, envelopes: &[Option<EventEnvelope<'_>>]) -> Fingerprint {
+fn fingerprint<'a>(
+    transaction: &'a Transaction,
+    envelopes: &'a [Option<EventEnvelope<'a>>],
+) -> Fingerprints<'a> {
+    debug_assert_eq!(envelopes.len(), transaction.events.len());
+    Fingerprints { current: Fingerprint::of(event_ids(envelopes)), envelopes }
+}
+
+/// The parts a fingerprint digests: each event's ID, or `\0` for an event without one.
+fn event_ids<'a>(envelopes: &'a [Option<EventEnvelope<'a>>]) -> impl Iterator<Item = &'a [u8]> {
     const NO_ID: &[u8] = b"\0";
-    Fingerprint::of(envelopes.iter().zip(&transaction.events).map(|(envelope, _)| match envelope {
+    envelopes.iter().map(|envelope| match envelope {
         Some(e) => e.event_id.as_bytes(),
         None => NO_ID,
-    }))
+    })
+}
+
+/// A transaction's fingerprint, and what it needs to recognise a record of an older version.
+#[derive(Clone, Copy)]
+struct Fingerprints<'a> {
+    /// The fingerprint this version records ([`Fingerprint::of`]).
+    current: Fingerprint,
+    envelopes: &'a [Option<EventEnvelope<'a>>],
+}
+
+impl Fingerprints<'_> {
+    /// Whether a store's `recorded` fingerprint is this transaction's: the current one, or the
+    /// FNV-1a one that version 0.1.0 recorded (computed only when the current one differs,
+    /// so only for a retry across the upgrade or a reused ID).
+    fn matches(&self, recorded: Fingerprint) -> bool {
+        recorded == self.current || recorded == Fingerprint::of_fnv1a(event_ids(self.envelopes))
+    }
 }
 
 fn has_ephemeral(t: &Transaction) -> bool {

@@ -4,7 +4,17 @@
 //! # Format
 //!
 //! One append-only log, `transactions.log`, one line per completed transaction:
-//! `v1 <fingerprint, 16 hex digits> <percent-encoded transaction ID> <checksum, 16 hex digits>`.
+//! `v2 <fingerprint, 16 hex digits> <percent-encoded transaction ID> <checksum, 16 hex digits>`,
+//! where the fingerprint is [`Fingerprint::of`] (XXH3-64) and the checksum is
+//! `Fingerprint::of([line before the checksum])`.
+//!
+//! Version 0.1.0 wrote `v1` lines: the same fields, with 64-bit FNV-1a for both the
+//! fingerprint and the checksum. They are still read (and kept as `v1` lines when the log is
+//! rewritten): such a record holds the FNV-1a fingerprint, which the dispatcher also accepts, so
+//! a transaction completed before an upgrade and retried after it is acknowledged without the
+//! handler. New records are always `v2`. An older version reading a `v2` line ignores it as
+//! damaged (so after a downgrade those transactions are handled again if retried).
+//!
 //! Each `record` appends a line and calls `fsync` (`sync_data`) before it returns: one fsync per
 //! transaction. When the log holds twice `capacity` lines it is compacted: the newest `capacity`
 //! entries are written to a temporary file, which is synced and renamed over the log, and the
@@ -53,7 +63,7 @@ struct State {
     dir: PathBuf,
     log: File,
     lines: usize,
-    entries: Bounded,
+    entries: Bounded<Record>,
     capacity: usize,
     _lock: File,
 }
@@ -84,7 +94,7 @@ impl FileStore {
                 for line in BufReader::new(file).split(b'\n') {
                     let line = line.map_err(|e| io_error("read the log", e))?;
                     match decode_line(&line) {
-                        Some((id, fp)) => entries.insert(&id, fp),
+                        Some((id, record)) => entries.insert(&id, record),
                         None => {
                             tracing::warn!("transaction store: ignoring a damaged or torn log line")
                         }
@@ -121,39 +131,77 @@ fn io_error(what: &str, e: std::io::Error) -> StoreError {
     StoreError::new(format!("cannot {what}"), e)
 }
 
-fn checksum(body: &str) -> u64 {
-    Fingerprint::of([body.as_bytes()]).0
+/// The line format a record was read from or is written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    /// Version 0.1.0: FNV-1a fingerprint and checksum.
+    V1,
+    /// XXH3-64 fingerprint and checksum.
+    V2,
 }
 
-fn encode_line(id: &str, fp: Fingerprint) -> String {
-    let body = format!("v1 {:016x} {}", fp.0, utf8_percent_encode(id, ESCAPE));
-    let sum = checksum(&body);
+impl Format {
+    fn tag(self) -> &'static str {
+        match self {
+            Self::V1 => "v1",
+            Self::V2 => "v2",
+        }
+    }
+
+    fn checksum(self, body: &str) -> u64 {
+        match self {
+            Self::V1 => Fingerprint::of_fnv1a([body.as_bytes()]).0,
+            Self::V2 => Fingerprint::of([body.as_bytes()]).0,
+        }
+    }
+}
+
+/// A completed transaction as the log holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Record {
+    fingerprint: Fingerprint,
+    format: Format,
+}
+
+impl Record {
+    /// A record of this version.
+    fn new(fingerprint: Fingerprint) -> Self {
+        Self { fingerprint, format: Format::V2 }
+    }
+}
+
+fn encode_line(id: &str, record: Record) -> String {
+    let tag = record.format.tag();
+    let body = format!("{tag} {:016x} {}", record.fingerprint.0, utf8_percent_encode(id, ESCAPE));
+    let sum = record.format.checksum(&body);
     format!("{body} {sum:016x}\n")
 }
 
-fn decode_line(line: &[u8]) -> Option<(String, Fingerprint)> {
+fn decode_line(line: &[u8]) -> Option<(String, Record)> {
     let line = std::str::from_utf8(line).ok()?;
     let (body, sum) = line.rsplit_once(' ')?;
-    if u64::from_str_radix(sum, 16).ok()? != checksum(body) {
-        return None;
-    }
     let mut parts = body.splitn(3, ' ');
-    if parts.next()? != "v1" {
+    let format = match parts.next()? {
+        "v1" => Format::V1,
+        "v2" => Format::V2,
+        _ => return None,
+    };
+    if u64::from_str_radix(sum, 16).ok()? != format.checksum(body) {
         return None;
     }
     let fp = u64::from_str_radix(parts.next()?, 16).ok()?;
     let id = percent_decode_str(parts.next()?).decode_utf8().ok()?.into_owned();
-    Some((id, Fingerprint(fp)))
+    Some((id, Record { fingerprint: Fingerprint(fp), format }))
 }
 
 /// Writes `entries` to a fresh log atomically and returns it opened for appending.
-fn rewrite(dir: &Path, entries: &Bounded) -> Result<File, StoreError> {
+fn rewrite(dir: &Path, entries: &Bounded<Record>) -> Result<File, StoreError> {
     let tmp = dir.join(TMP);
     {
         let mut file = File::create(&tmp).map_err(|e| io_error("create the compacted log", e))?;
         let mut buf = String::new();
-        for (id, fp) in entries.iter() {
-            buf.push_str(&encode_line(id, fp));
+        for (id, record) in entries.iter() {
+            buf.push_str(&encode_line(id, record));
         }
         file.write_all(buf.as_bytes()).map_err(|e| io_error("write the compacted log", e))?;
         file.sync_all().map_err(|e| io_error("sync the compacted log", e))?;
@@ -171,11 +219,12 @@ fn rewrite(dir: &Path, entries: &Bounded) -> Result<File, StoreError> {
 
 impl State {
     fn append(&mut self, id: &str, fp: Fingerprint) -> Result<(), StoreError> {
+        let record = Record::new(fp);
         self.log
-            .write_all(encode_line(id, fp).as_bytes())
+            .write_all(encode_line(id, record).as_bytes())
             .map_err(|e| io_error("append to the log", e))?;
         self.log.sync_data().map_err(|e| io_error("sync the log", e))?;
-        self.entries.insert(id, fp);
+        self.entries.insert(id, record);
         self.lines += 1;
         if self.lines > 2 * self.capacity {
             self.log = rewrite(&self.dir, &self.entries)?;
@@ -191,7 +240,7 @@ impl TransactionStore for FileStore {
         txn_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<Fingerprint>, StoreError>> {
         // Served from memory: the log is only read at open.
-        let found = lock(&self.state).entries.get(txn_id);
+        let found = lock(&self.state).entries.get(txn_id).map(|r| r.fingerprint);
         Box::pin(std::future::ready(Ok(found)))
     }
 
@@ -213,17 +262,33 @@ mod tests {
 
     #[test]
     fn lines_round_trip_and_damage_is_detected() {
-        for id in ["35", "with space", "new\nline", "100%", "ünï", ""] {
-            let line = encode_line(id, Fingerprint(42));
-            assert_eq!(line.matches('\n').count(), 1);
-            assert_eq!(
-                decode_line(line.trim_end().as_bytes()),
-                Some((id.to_owned(), Fingerprint(42)))
-            );
-            let torn = &line.as_bytes()[..line.len() / 2];
-            assert_eq!(decode_line(torn), None);
-            let flipped = line.trim_end().replace("v1 0", "v1 1");
-            assert_eq!(decode_line(flipped.as_bytes()), None);
+        for format in [Format::V1, Format::V2] {
+            let record = Record { fingerprint: Fingerprint(42), format };
+            for id in ["35", "with space", "new\nline", "100%", "ünï", ""] {
+                let line = encode_line(id, record);
+                assert!(line.starts_with(format.tag()));
+                assert_eq!(line.matches('\n').count(), 1);
+                assert_eq!(decode_line(line.trim_end().as_bytes()), Some((id.to_owned(), record)));
+                let torn = &line.as_bytes()[..line.len() / 2];
+                assert_eq!(decode_line(torn), None);
+                let flipped = line.trim_end().replacen(" 0", " 1", 1);
+                assert_eq!(decode_line(flipped.as_bytes()), None);
+                // A line's checksum is that of its own format.
+                let other = if format == Format::V1 { "v2" } else { "v1" };
+                let retagged = line.trim_end().replacen(format.tag(), other, 1);
+                assert_eq!(decode_line(retagged.as_bytes()), None);
+            }
         }
+    }
+
+    #[test]
+    fn v1_lines_of_older_versions_are_read() {
+        // Written by version 0.1.0 (`FileStore::record("35", Fingerprint(42))`).
+        let body = "v1 000000000000002a 35";
+        let line = format!("{body} {:016x}", Fingerprint::of_fnv1a([body.as_bytes()]).0);
+        assert_eq!(
+            decode_line(line.as_bytes()),
+            Some(("35".to_owned(), Record { fingerprint: Fingerprint(42), format: Format::V1 }))
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! The dispatcher with its type parameters erased, and what the service does with a request
 //! for the Application Service API.
 
-use std::{convert::Infallible, time::Instant};
+use std::{convert::Infallible, future::Future as _, task::Poll, time::Instant};
 
 use appservice_dispatch::{
     Dispatcher, Disposition, Handler, Rejection, Report, TransactionStore, error_response,
@@ -84,12 +84,15 @@ impl Core {
         };
         let route = matched.route.name();
         let limit = self.dispatcher.max_body_bytes();
-        let body = match tokio::time::timeout(
-            self.config.read_timeout,
-            Limited::new(body, limit).collect(),
-        )
-        .await
-        {
+        // A body that has already arrived (the usual case: it came with the head) is taken
+        // without arming the read timeout's timer; otherwise the rest is read within the timeout.
+        let mut collect = std::pin::pin!(Limited::new(body, limit).collect());
+        let first = std::future::poll_fn(|cx| Poll::Ready(collect.as_mut().poll(cx))).await;
+        let read = match first {
+            Poll::Ready(read) => Ok(read),
+            Poll::Pending => tokio::time::timeout(self.config.read_timeout, collect).await,
+        };
+        let body = match read {
             Ok(Ok(collected)) => collected.to_bytes(),
             Ok(Err(e)) => {
                 let error = if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {

@@ -205,6 +205,49 @@ proptest! {
         prop_assert_eq!(attempt(), (200, ids[k..].to_vec()));
         prop_assert_eq!(attempt(), (200, Vec::<String>::new()));
     }
+
+    /// Per-room concurrency: a failure at event `k` stops only its room; the retry handles
+    /// exactly the events no attempt handled (`k` and the rest of its room), then never again.
+    #[test]
+    fn per_room_failure_then_retry_redelivers_once(
+        rooms in proptest::collection::vec(0u8..3, 1..8),
+        k in 0usize..8,
+    ) {
+        let n = rooms.len();
+        let k = k % n;
+        let handler = Slow::default();
+        handler.fail.lock().unwrap().push((format!("${k}"), 1));
+        let config = appservice_dispatch::Config::new()
+            .room_concurrency(appservice_dispatch::RoomConcurrency::PerRoom);
+        let d = Dispatcher::with_store(
+            registration("null"),
+            handler.clone(),
+            appservice_dispatch::MemoryStore::new(),
+            config,
+        );
+        let ids: Vec<String> = (0..n).map(|i| format!("${i}")).collect();
+        let room_ids: Vec<String> = rooms.iter().map(|r| format!("!r{r}")).collect();
+        let events: Vec<(&str, &str)> =
+            ids.iter().zip(&room_ids).map(|(i, r)| (i.as_str(), r.as_str())).collect();
+        let attempt = || {
+            let before = handler.calls.lock().unwrap().len();
+            let r = block_on(d.dispatch(put_txn("t", body(&events))));
+            let mut calls: Vec<String> = handler.calls.lock().unwrap()[before..].iter().map(|(_, e)| e.clone()).collect();
+            calls.sort();
+            (r.status().as_u16(), calls)
+        };
+        // The failed room stops at `k`; every other room runs to its end.
+        let first: Vec<usize> = (0..n).filter(|&i| rooms[i] != rooms[k] || i <= k).collect();
+        let retried: Vec<usize> = (0..n).filter(|&i| rooms[i] == rooms[k] && i >= k).collect();
+        let sorted = |is: Vec<usize>| {
+            let mut v: Vec<String> = is.into_iter().map(|i| ids[i].clone()).collect();
+            v.sort();
+            v
+        };
+        prop_assert_eq!(attempt(), (500, sorted(first)));
+        prop_assert_eq!(attempt(), (200, sorted(retried)));
+        prop_assert_eq!(attempt(), (200, Vec::<String>::new()));
+    }
 }
 
 #[test]

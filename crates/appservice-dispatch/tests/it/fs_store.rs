@@ -115,3 +115,52 @@ fn survives_a_crash() {
     }
     assert!(handler.take_calls().is_empty());
 }
+
+/// 64-bit FNV-1a over length-prefixed parts (each part's length as 8 little-endian bytes, then
+/// its bytes): the fingerprint and checksum of `v1` log lines, written out here independently
+/// of the crate, so the test pins the format an older version wrote.
+fn fnv1a_parts(parts: &[&[u8]]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for b in (part.len() as u64).to_le_bytes().iter().chain(part.iter()) {
+            hash ^= u64::from(*b);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    hash
+}
+
+/// A `v1` log line as an older version wrote it, for a transaction with these event IDs.
+fn v1_line(txn_id: &str, event_ids: &[&str]) -> String {
+    let ids: Vec<&[u8]> = event_ids.iter().map(|id| id.as_bytes()).collect();
+    let body = format!("v1 {:016x} {txn_id}", fnv1a_parts(&ids));
+    format!("{body} {:016x}\n", fnv1a_parts(&[body.as_bytes()]))
+}
+
+#[test]
+fn a_v1_log_of_an_older_version_still_acknowledges_its_transactions() {
+    let dir = temp_dir("v1");
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("transactions.log");
+    std::fs::write(&log, v1_line("7", &["$a", "$b"]) + &v1_line("8", &["$c"])).unwrap();
+    let retry = |store: FileStore, txn_id: &str, events: &[(&str, &str)]| {
+        let handler = Recorder::new(Script::default());
+        let d = Dispatcher::with_store(registration("null"), handler.clone(), store, Config::new());
+        let status = block_on(d.dispatch(put_txn(txn_id, body(events)))).status();
+        (status.as_u16(), handler.take_calls().len())
+    };
+    let store = FileStore::open(&dir).unwrap();
+    assert_eq!(store.len(), 2);
+    // The homeserver retries a transaction the older version completed: not handled again.
+    assert_eq!(retry(store.clone(), "7", &[("$a", "!r"), ("$b", "!r")]), (200, 0));
+    // The same ID with other events is still a new transaction (AS-TXN-4).
+    assert_eq!(retry(store.clone(), "8", &[("$d", "!r")]), (200, 1));
+    drop(store);
+    // Reopened (the log was rewritten at open and appended to since): still recognised.
+    let store = FileStore::open(&dir).unwrap();
+    assert_eq!(retry(store.clone(), "7", &[("$a", "!r"), ("$b", "!r")]), (200, 0));
+    assert_eq!(retry(store.clone(), "8", &[("$d", "!r")]), (200, 0));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.lines().any(|l| l.starts_with("v1 ")), "the old record keeps its format: {text}");
+    assert!(text.lines().any(|l| l.starts_with("v2 ")), "new records are v2: {text}");
+}
