@@ -473,28 +473,23 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
 
     /// Hands the events of `sequence` to the handler, in order, until the first failure; then
     /// returns the failed event's index and the error.
-    // Not an `async fn` only so that the loop keeps its indentation while the parse rewrite
-    // (which edits the `Event` construction) is merged; make it one afterwards.
-    #[allow(clippy::manual_async_fn)]
-    fn run_sequence<'a>(
-        &'a self,
-        ctx: &'a TransactionContext<'a>,
-        envelopes: &'a [Option<EventEnvelope<'a>>],
-        sequence: impl Iterator<Item = usize> + 'a,
-    ) -> impl Future<Output = Result<(), (usize, MatrixError)>> + 'a {
-        async move {
-            for i in sequence {
-                let event = Event {
-                    index: i,
-                    raw: &ctx.transaction.events[i],
-                    envelope: envelopes[i].as_ref(),
-                };
-                if let Err(e) = self.inner.handler.event(ctx, event).await {
-                    return Err((i, handler_failure(ctx.txn_id, "event", e)));
-                }
+    async fn run_sequence(
+        &self,
+        ctx: &TransactionContext<'_>,
+        envelopes: &[Option<EventEnvelope<'_>>],
+        sequence: impl Iterator<Item = usize>,
+    ) -> Result<(), (usize, MatrixError)> {
+        for i in sequence {
+            let event = Event {
+                index: i,
+                raw: &ctx.transaction.events[i],
+                envelope: envelopes[i].as_ref(),
+            };
+            if let Err(e) = self.inner.handler.event(ctx, event).await {
+                return Err((i, handler_failure(ctx.txn_id, "event", e)));
             }
-            Ok(())
         }
+        Ok(())
     }
 
     fn take_progress(&self, txn_id: &str, fingerprint: Fingerprint) -> (bool, EventsDone) {
