@@ -343,7 +343,7 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
     let typed = sections::typed_vs_ruma(options.reps.max(3), rounds)?;
     println!(
         "\nTyped access (median of {} interleaved repetitions, 1000 events, ns/event):\n  \
-         envelope only (what every dispatch does)  {:>8.0}\n  \
+         envelope only (read at the spans the parse found)  {:>8.0}\n  \
          envelope + ruma OriginalRoomMessageEvent for m.room.message  {:>8.0}\n  \
          ruma AnyTimelineEvent for every event     {:>8.0}\n  \
          AnyTimelineEvent ÷ (envelope + typed) = {:.2}×  (target ≥ 2×)",
