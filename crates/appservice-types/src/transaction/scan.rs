@@ -342,8 +342,9 @@ impl Cursor<'_> {
     ) -> Option<Vec<E>> {
         self.i += 1;
         self.ws();
-        // Realistic events are 300 to 1000 bytes: avoid regrowing the list as it fills.
-        let mut events = Vec::with_capacity((self.b.len() - self.i) / 384 + 1);
+        // Realistic events are 300 to 1000 bytes: avoid regrowing the list as it fills (but do
+        // not reserve much for a huge body that may hold one huge event).
+        let mut events = Vec::with_capacity(((self.b.len() - self.i) / 384 + 1).min(1024));
         if self.peek()? == b']' {
             self.i += 1;
             return Some(events);
