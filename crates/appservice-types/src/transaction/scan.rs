@@ -7,8 +7,9 @@
 //! rules, no depth limit like serde_json's `IgnoredAny`), and notes where each event is and
 //! where its envelope fields are, as byte offsets.
 //!
-//! It declines (returns `None`) whenever anything is unusual: invalid JSON, an escaped or
-//! repeated top-level key, `events` missing or not a list. The caller then falls back to
+//! It declines (returns `None`) whenever anything is unusual: invalid JSON, an escaped
+//! top-level key, `events` repeated, missing or not a list. (Another repeated top-level key is
+//! read as serde_json reads it into a map: the last one wins.) The caller then falls back to
 //! serde_json, which decides and gives the error. So the scanner only ever *accepts* on its own,
 //! and that is what the differential tests check: whenever it accepts, serde_json accepts too
 //! and reads the same thing.
