@@ -163,7 +163,7 @@ impl Cursor<'_> {
 
     /// From just after an opening quote to just after the closing one. Returns whether the
     /// string had escapes. The text is already UTF-8 (it is a `str`).
-    #[inline]
+    #[inline(always)]
     fn string(&mut self) -> Option<bool> {
         let mut escaped = false;
         loop {
@@ -219,6 +219,7 @@ impl Cursor<'_> {
     }
 
     /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, checked like serde_json (no range).
+    #[inline(always)]
     fn number(&mut self) -> Option<()> {
         if self.peek() == Some(b'-') {
             self.i += 1;
