@@ -156,8 +156,9 @@ impl Transaction {
     /// Parses a body. Fails only if it is not a JSON object with an `events` list.
     ///
     /// The body is read once (a scanner that accepts only what serde_json accepts and reads it
-    /// the same way, falling back to serde_json for anything unusual) and copied once; the events share that copy and
-    /// know where their envelope fields are, so [`RawEvent::envelope`] reads no JSON.
+    /// the same way, falling back to serde_json for anything unusual) and copied once; the
+    /// events share that copy and know where their envelope fields are, so
+    /// [`RawEvent::envelope`] reads no JSON.
     pub fn from_slice(body: &[u8]) -> Result<Self, TransactionError> {
         let (events, mut map) = parse_top_level(body)?;
         let mut problems = Vec::new();
