@@ -401,7 +401,8 @@ fn parse_with_serde(shared: &Arc<str>) -> Result<TopLevelParts, TransactionError
                     // `raw` borrows from `text`: its offset locates it in the shared copy.
                     let start = (json.as_ptr() as usize).saturating_sub(base);
                     let range = start..start + json.len();
-                    if text.get(range.clone()) == Some(json) {
+                    // (A pointer check, not a comparison of the text with itself.)
+                    if text.get(range.clone()).is_some_and(|s| s.as_ptr() == json.as_ptr()) {
                         RawEvent::in_body(Arc::clone(shared), range)
                     } else {
                         RawEvent::copied(json)
@@ -752,6 +753,15 @@ mod tests {
         assert!(matches!(second.envelope().unwrap().event_type, Cow::Owned(ref s) if s == "m.y"));
         assert!(matches!(t.events[0].envelope().unwrap().event_type, Cow::Borrowed("m.x")));
         assert_eq!(t.events[0].detached().envelope().unwrap().origin_server_ts, js_int::uint!(1));
+    }
+
+    #[test]
+    fn the_serde_json_fallback_also_shares_the_body() {
+        // An escaped top-level key: the scanner declines, serde_json reads the body.
+        let t = parse(r#"{"\u0065vents":[{"type":"m.x"},{"type":"m.y"}],"x":1}"#);
+        assert_eq!(t.events[1].json(), r#"{"type":"m.y"}"#);
+        assert!(Arc::ptr_eq(&t.events[0].body, &t.events[1].body));
+        assert_eq!(t.extra.keys().collect::<Vec<_>>(), ["x"]);
     }
 
     #[test]

@@ -47,8 +47,7 @@ pub(crate) struct Scanned<E> {
 }
 
 /// Scans a whole transaction body. `None`: not the simple case, let serde_json decide.
-pub(crate) fn body<E>(text: &str, make: impl FnMut(ScannedEvent) -> E) -> Option<Scanned<E>> {
-    let mut make = make;
+pub(crate) fn body<E>(text: &str, mut make: impl FnMut(ScannedEvent) -> E) -> Option<Scanned<E>> {
     // Offsets into an event are kept as u32.
     if u32::try_from(text.len()).is_err() {
         return None;
@@ -490,6 +489,9 @@ impl Fields {
     }
 
     fn finish(self) -> Option<Spans> {
+        if !self.simple {
+            return None;
+        }
         let [Some(event_type), Some(event_id), Some(room_id), Some(sender), state_key] =
             self.strings
         else {
@@ -501,7 +503,7 @@ impl Fields {
             room_id,
             sender,
             state_key,
-            origin_server_ts: self.timestamp.filter(|_| self.simple)?,
+            origin_server_ts: self.timestamp?,
         })
     }
 }
