@@ -1,11 +1,7 @@
 //! The cases of `fixtures/dispatch/` against our own stack over HTTP, with a recording handler,
 //! so the handler calls (which events, how many times) are checked too.
 
-use appservice_conformance::{
-    cases::{self, Case},
-    handler::{Recorder, registration},
-};
-use appservice_dispatch::{Dispatcher, MemoryStore};
+use appservice_conformance::cases::{self, Case};
 use appservice_tower::{Appservice, ServeConfig, serve_with};
 use http::Request;
 use serde_json::Value;
@@ -14,13 +10,7 @@ use crate::report::Outcome;
 
 /// Runs one case on a fresh server; returns the outcome and the calls seen per step (for bless).
 pub(crate) async fn run_case(case: &Case) -> anyhow::Result<(Outcome, Vec<Vec<Value>>)> {
-    let recorder = Recorder::new(case.script());
-    let dispatcher = Dispatcher::with_store(
-        registration(case.registration_url()),
-        recorder.clone(),
-        MemoryStore::new(),
-        case.config(),
-    );
+    let (dispatcher, recorder) = case.dispatcher();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

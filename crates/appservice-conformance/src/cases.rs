@@ -8,11 +8,11 @@
 
 use std::path::{Path, PathBuf};
 
-use appservice_dispatch::{Config, RoomConcurrency};
+use appservice_dispatch::{Config, Dispatcher, MemoryStore, RoomConcurrency};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use crate::handler::{HS_TOKEN, Script};
+use crate::handler::{HS_TOKEN, Recorder, Script, registration};
 
 /// The workspace's `fixtures/` directory.
 pub fn fixtures_dir() -> PathBuf {
@@ -54,6 +54,19 @@ impl Case {
     /// The handler script.
     pub fn script(&self) -> Script {
         Script::from_json(&self.fixture["handler"])
+    }
+
+    /// A fresh dispatcher for the case (its registration, script and configuration, a
+    /// `MemoryStore`), and the recorder that is its handler.
+    pub fn dispatcher(&self) -> (Dispatcher<Recorder, MemoryStore>, Recorder) {
+        let recorder = Recorder::new(self.script());
+        let dispatcher = Dispatcher::with_store(
+            registration(self.registration_url()),
+            recorder.clone(),
+            MemoryStore::new(),
+            self.config(),
+        );
+        (dispatcher, recorder)
     }
 
     /// The steps: `(request, expect)`.

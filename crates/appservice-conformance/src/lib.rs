@@ -5,18 +5,10 @@
 //! Not published: it is test support.
 //!
 //! ```
-//! use appservice_conformance::{cases, handler};
-//! use appservice_dispatch::Dispatcher;
+//! use appservice_conformance::cases;
 //!
 //! for case in cases::dispatch_cases() {
-//!     let recorder = handler::Recorder::new(case.script());
-//!     let registration = handler::registration(case.registration_url());
-//!     let dispatcher = Dispatcher::with_store(
-//!         registration,
-//!         recorder.clone(),
-//!         appservice_dispatch::MemoryStore::new(),
-//!         case.config(),
-//!     );
+//!     let (dispatcher, recorder) = case.dispatcher();
 //!     for (request, expect) in case.steps() {
 //!         let response = futures::executor::block_on(dispatcher.dispatch(cases::build_request(request)));
 //!         let calls = recorder.take_calls();

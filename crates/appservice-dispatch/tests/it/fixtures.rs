@@ -1,19 +1,12 @@
 //! `fixtures/dispatch/*.json` through the dispatcher, in process (the format is described in
 //! `appservice_conformance::cases`). Adding a case needs no Rust.
 
-use appservice_conformance::{cases, handler::Recorder, handler::registration};
-use appservice_dispatch::{Dispatcher, MemoryStore};
+use appservice_conformance::cases;
 
 #[test]
 fn dispatch_fixtures() {
     for case in cases::dispatch_cases() {
-        let recorder = Recorder::new(case.script());
-        let d = Dispatcher::with_store(
-            registration(case.registration_url()),
-            recorder.clone(),
-            MemoryStore::new(),
-            case.config(),
-        );
+        let (d, recorder) = case.dispatcher();
         for (i, (request, expect)) in case.steps().into_iter().enumerate() {
             let response = futures::executor::block_on(d.dispatch(cases::build_request(request)));
             let calls = recorder.take_calls();

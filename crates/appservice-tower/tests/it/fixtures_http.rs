@@ -1,7 +1,6 @@
 //! Every `fixtures/dispatch/` case through the real server, over HTTP/1.1 and h2c.
 
-use appservice_conformance::{cases, handler::Recorder, handler::registration};
-use appservice_dispatch::{Dispatcher, MemoryStore};
+use appservice_conformance::cases;
 use appservice_tower::{Appservice, ServeConfig};
 
 use crate::support::{Server, client, h2c_client, send};
@@ -9,13 +8,7 @@ use crate::support::{Server, client, h2c_client, send};
 async fn run_all(h2: bool) {
     let http = if h2 { h2c_client() } else { client() };
     for case in cases::dispatch_cases() {
-        let recorder = Recorder::new(case.script());
-        let dispatcher = Dispatcher::with_store(
-            registration(case.registration_url()),
-            recorder.clone(),
-            MemoryStore::new(),
-            case.config(),
-        );
+        let (dispatcher, recorder) = case.dispatcher();
         let mut server = Server::start(Appservice::new(dispatcher), ServeConfig::new()).await;
         for (i, (request, expect)) in case.steps().into_iter().enumerate() {
             let (status, headers, body) = send(&http, &server, cases::build_request(request)).await;
