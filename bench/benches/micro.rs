@@ -17,8 +17,9 @@ use std::{
 use appservice_client::{Client, Identity, ruma_client_api::message::send_message_event};
 use appservice_dispatch::{
     Config, Dispatcher, Event, Fingerprint, Handler, HandlerError, MemoryStore, TransactionContext,
-    TransactionStore as _, fs_store::FileStore,
+    TransactionStore as _,
 };
+use appservice_fs_store::FileStore;
 use appservice_types::{
     NamespaceMatcher, Secret, ValidatedRegistration,
     transaction::{RawEvent, Transaction},

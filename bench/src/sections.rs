@@ -10,8 +10,9 @@ use std::{
 use anyhow::{Context as _, Result, ensure};
 use appservice_dispatch::{
     Config, Dispatcher, Event, Fingerprint, Handler, HandlerError, MemoryStore, TransactionContext,
-    TransactionStore as _, fs_store::FileStore,
+    TransactionStore as _,
 };
+use appservice_fs_store::FileStore;
 use appservice_types::{
     ValidatedRegistration,
     transaction::{RawEvent, Transaction},

@@ -18,8 +18,8 @@ use std::{
 use anyhow::{Context as _, Result};
 use appservice_dispatch::{
     Config, Dispatcher, Event, Handler, HandlerError, MemoryStore, TransactionContext,
-    fs_store::FileStore,
 };
+use appservice_fs_store::FileStore;
 use appservice_tower::{AppserviceLayer, ServeConfig, serve_with};
 use appservice_types::ValidatedRegistration;
 use bytes::Bytes;

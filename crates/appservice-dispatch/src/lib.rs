@@ -2,7 +2,7 @@
 //! `http::Request<Bytes>` in, `http::Response<Bytes>` out.
 //!
 //! It does not take care of network IO: no sockets, no tasks, no timers, no files (the
-//! persistent [`fs_store::FileStore`] is behind the `fs-store` feature). It depends on no async
+//! persistent `FileStore` is in its own crate, `appservice-fs-store`). It depends on no async
 //! runtime; its coordination (one transaction at a time, duplicates waiting for the first
 //! delivery) uses runtime-agnostic primitives, and it builds for `wasm32-unknown-unknown`.
 //! `appservice-tower` serves it over HTTP.
@@ -66,8 +66,6 @@
 mod auth;
 mod config;
 mod dispatcher;
-#[cfg(feature = "fs-store")]
-pub mod fs_store;
 mod handler;
 mod order;
 pub mod route;

@@ -11,10 +11,11 @@
 //! the oldest unacknowledged transaction first (Synapse: one in flight per appservice), so the
 //! bound only has to cover the retry window, not history.
 
-use std::{
-    collections::VecDeque,
-    sync::{Arc, Mutex},
-};
+mod bounded;
+
+use std::sync::Mutex;
+
+pub use bounded::BoundedMap;
 
 use crate::BoxFuture;
 
@@ -53,7 +54,7 @@ impl Fingerprint {
     }
 
     /// The fingerprint of older versions: 64-bit FNV-1a over the same bytes as [`of`](Self::of).
-    pub(crate) fn of_fnv1a<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> Self {
+    pub fn of_fnv1a<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> Self {
         const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
         const PRIME: u64 = 0x0000_0100_0000_01b3;
         let mut hash = OFFSET;
@@ -138,72 +139,11 @@ impl<S: TransactionStore + ?Sized> TransactionStore for std::sync::Arc<S> {
     }
 }
 
-/// The map of [`Bounded`]. A hash map is allowed here: it is never iterated (iteration goes
-/// through `Bounded::order`), so its order never shows.
-#[allow(clippy::disallowed_types)]
-type IdMap<V> = std::collections::HashMap<Arc<str>, V>;
-
-/// The most recent `capacity` entries, oldest evicted first. Shared by the stores.
-///
-/// A hash map (a lookup hashes the ID once instead of comparing it with ~14 keys of a B-tree of
-/// 10 000), and one allocation per ID, shared by the map and the eviction order.
-#[derive(Debug)]
-pub(crate) struct Bounded<V = Fingerprint> {
-    capacity: usize,
-    map: IdMap<V>,
-    order: VecDeque<Arc<str>>,
-}
-
-impl<V: Copy> Bounded<V> {
-    pub(crate) fn new(capacity: usize) -> Self {
-        let capacity = capacity.max(1);
-        // A hash map that deletes as often as it inserts settles at twice its live entries (its
-        // deleted slots run out once, and it grows): sized so from the start, its memory stays
-        // flat. Capped, so a huge capacity is not reserved up front.
-        let presized = capacity.saturating_mul(2).min(1 << 17);
-        Self { capacity, map: IdMap::with_capacity(presized), order: VecDeque::new() }
-    }
-
-    pub(crate) fn get(&self, id: &str) -> Option<V> {
-        self.map.get(id).copied()
-    }
-
-    pub(crate) fn insert(&mut self, id: &str, value: V) {
-        if let Some(old) = self.map.get_mut(id) {
-            // Re-recorded (an ID reused with other events): move it to the newest position.
-            *old = value;
-            let position = self.order.iter().position(|x| &**x == id);
-            if let Some(key) = position.and_then(|i| self.order.remove(i)) {
-                self.order.push_back(key);
-            }
-            return;
-        }
-        let key: Arc<str> = Arc::from(id);
-        self.map.insert(Arc::clone(&key), value);
-        self.order.push_back(key);
-        while self.order.len() > self.capacity {
-            if let Some(old) = self.order.pop_front() {
-                self.map.remove(&old);
-            }
-        }
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.order.len()
-    }
-
-    /// The entries, oldest first.
-    #[cfg_attr(not(feature = "fs-store"), allow(dead_code))] // Used by the file store.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, V)> {
-        self.order.iter().filter_map(|id| self.map.get(id).map(|v| (&**id, *v)))
-    }
-}
-
 /// An in-memory store of the most recent `capacity` transactions. Forgets everything on restart:
 /// after a crash the homeserver's retry of the last unacknowledged transaction is handled again.
 #[derive(Debug)]
 pub struct MemoryStore {
-    inner: Mutex<Bounded>,
+    inner: Mutex<BoundedMap<Fingerprint>>,
 }
 
 impl MemoryStore {
@@ -214,7 +154,7 @@ impl MemoryStore {
 
     /// A store remembering `capacity` transactions (at least 1).
     pub fn with_capacity(capacity: usize) -> Self {
-        Self { inner: Mutex::new(Bounded::new(capacity)) }
+        Self { inner: Mutex::new(BoundedMap::new(capacity)) }
     }
 
     /// How many transactions it remembers now.
@@ -227,7 +167,7 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Bounded> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BoundedMap<Fingerprint>> {
         // A panic while holding this lock cannot leave the map inconsistent (no await, no
         // partial updates that matter), so a poisoned lock is still usable.
         self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -245,7 +185,7 @@ impl TransactionStore for MemoryStore {
         &'a self,
         txn_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<Fingerprint>, StoreError>> {
-        let found = self.lock().get(txn_id);
+        let found = self.lock().get(txn_id).copied();
         Box::pin(std::future::ready(Ok(found)))
     }
 
@@ -288,21 +228,4 @@ mod tests {
     /// XXH3-64 of `6u64` (little-endian) then `$event`, as the reference C implementation computes
     /// it (python-xxhash `xxh3_64_intdigest`).
     const XXH3_EVENT: u64 = 0xb120_70eb_b996_e49c;
-
-    #[test]
-    fn bounded_evicts_oldest() {
-        let mut b = Bounded::new(2);
-        b.insert("1", Fingerprint(1));
-        b.insert("2", Fingerprint(2));
-        b.insert("3", Fingerprint(3));
-        assert_eq!(b.get("1"), None);
-        assert_eq!(b.get("3"), Some(Fingerprint(3)));
-        b.insert("2", Fingerprint(22));
-        b.insert("4", Fingerprint(4));
-        assert_eq!(b.get("3"), None, "re-recording 2 made 3 the oldest");
-        assert_eq!(
-            b.iter().collect::<Vec<_>>(),
-            vec![("2", Fingerprint(22)), ("4", Fingerprint(4))]
-        );
-    }
 }

@@ -2,7 +2,7 @@
 //!
 //! A small, real bridge-style appservice that exercises the whole stack against a homeserver:
 //! `appservice-types` (registration), `appservice-dispatch` (the transaction protocol with the
-//! persistent [`FileStore`](appservice_dispatch::fs_store::FileStore)), `appservice-tower`
+//! persistent [`FileStore`](appservice_fs_store::FileStore)), `appservice-tower`
 //! (the HTTP server, health endpoints, graceful shutdown) and `appservice-client` (registration
 //! of virtual users, identity assertion, `ts`, idempotent sends, the ping).
 //!

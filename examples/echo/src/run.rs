@@ -7,9 +7,8 @@ use appservice_client::{
     Client, HyperTransport, Identity, RetryPolicy, ruma_client_api::account::whoami,
     ruma_common::OwnedServerName,
 };
-use appservice_dispatch::{
-    Config, Dispatcher, RoomConcurrency, TransactionStore, fs_store::FileStore,
-};
+use appservice_dispatch::{Config, Dispatcher, RoomConcurrency, TransactionStore};
+use appservice_fs_store::FileStore;
 use appservice_tower::{Appservice, HealthPaths, ServeConfig, ServiceConfig, serve_with};
 use appservice_types::ValidatedRegistration;
 use tokio::net::TcpListener;

@@ -11,7 +11,7 @@ mod run;
 use std::sync::Arc;
 
 use appservice_client::{Client, HyperTransport, ruma_common::OwnedServerName};
-use appservice_dispatch::fs_store::FileStore;
+use appservice_fs_store::FileStore;
 use appservice_tower::Appservice;
 use appservice_types::ValidatedRegistration;
 use bytes::Bytes;

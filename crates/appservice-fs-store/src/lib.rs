@@ -1,5 +1,6 @@
-//! [`FileStore`]: a persistent, crash-safe [`TransactionStore`] in a directory (feature
-//! `fs-store`; file IO is not part of the dispatcher's default build).
+//! [`FileStore`]: a persistent, crash-safe [`TransactionStore`] for
+//! [`appservice-dispatch`](appservice_dispatch) in a directory. The dispatcher itself does no file
+//! IO; this crate is the file-backed store beside it.
 //!
 //! # Format
 //!
@@ -30,6 +31,27 @@
 //! * A torn last line (a crash mid-append) or a damaged line is detected by its checksum and
 //!   ignored; the log is rewritten clean when the store opens.
 //! * One process at a time: the directory is locked (`store.lock`) while a store is open.
+//!
+//! # Example
+//!
+//! ```
+//! use appservice_dispatch::{Fingerprint, TransactionStore};
+//! use appservice_fs_store::FileStore;
+//!
+//! let dir = std::env::temp_dir().join(format!("fs-store-doc-{}", std::process::id()));
+//! # let _ = std::fs::remove_dir_all(&dir);
+//! {
+//!     let store = FileStore::open(&dir)?;
+//!     futures::executor::block_on(store.record("42", Fingerprint(7)))?;
+//! } // dropped: the directory is unlocked
+//! let store = FileStore::open(&dir)?; // as after a restart
+//! assert_eq!(futures::executor::block_on(store.lookup("42"))?, Some(Fingerprint(7)));
+//! # drop(store);
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Give it to a dispatcher with `Dispatcher::with_store(registration, handler, store, config)`.
 
 use std::{
     fs::{File, OpenOptions},
@@ -40,9 +62,9 @@ use std::{
 
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 
-use crate::{
+use appservice_dispatch::{
     BoxFuture,
-    store::{Bounded, DEFAULT_CAPACITY, Fingerprint, StoreError, TransactionStore},
+    store::{BoundedMap, DEFAULT_CAPACITY, Fingerprint, StoreError, TransactionStore},
 };
 
 const LOG: &str = "transactions.log";
@@ -63,7 +85,7 @@ struct State {
     dir: PathBuf,
     log: File,
     lines: usize,
-    entries: Bounded<Record>,
+    entries: BoundedMap<Record>,
     capacity: usize,
     _lock: File,
 }
@@ -88,7 +110,7 @@ impl FileStore {
             .map_err(|e| io_error("open the lock file", e))?;
         lock.try_lock()
             .map_err(|e| StoreError::new("the store is in use by another process", e))?;
-        let mut entries = Bounded::new(capacity);
+        let mut entries = BoundedMap::new(capacity);
         match File::open(dir.join(LOG)) {
             Ok(file) => {
                 for line in BufReader::new(file).split(b'\n') {
@@ -195,13 +217,13 @@ fn decode_line(line: &[u8]) -> Option<(String, Record)> {
 }
 
 /// Writes `entries` to a fresh log atomically and returns it opened for appending.
-fn rewrite(dir: &Path, entries: &Bounded<Record>) -> Result<File, StoreError> {
+fn rewrite(dir: &Path, entries: &BoundedMap<Record>) -> Result<File, StoreError> {
     let tmp = dir.join(TMP);
     {
         let mut file = File::create(&tmp).map_err(|e| io_error("create the compacted log", e))?;
         let mut buf = String::new();
         for (id, record) in entries.iter() {
-            buf.push_str(&encode_line(id, record));
+            buf.push_str(&encode_line(id, *record));
         }
         file.write_all(buf.as_bytes()).map_err(|e| io_error("write the compacted log", e))?;
         file.sync_all().map_err(|e| io_error("sync the compacted log", e))?;

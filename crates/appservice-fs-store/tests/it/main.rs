@@ -1,8 +1,11 @@
 //! The persistent store survives drops, torn writes and a real crash (`abort`).
 
+#![allow(clippy::unwrap_used)] // Test code: a panic is the failure report.
+
 use std::path::PathBuf;
 
-use appservice_dispatch::{Config, Dispatcher, Fingerprint, TransactionStore, fs_store::FileStore};
+use appservice_dispatch::{Config, Dispatcher, Fingerprint, TransactionStore};
+use appservice_fs_store::FileStore;
 use futures::executor::block_on;
 
 use appservice_conformance::handler::{Recorder, Script, body, put_txn, registration};
@@ -94,7 +97,7 @@ fn crash_child() {
 fn survives_a_crash() {
     let dir = temp_dir("crash");
     let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "fs_store::crash_child", "--nocapture"])
+        .args(["--exact", "crash_child", "--nocapture"])
         .env(CHILD_ENV, &dir)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
