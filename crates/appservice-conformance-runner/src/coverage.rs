@@ -1,4 +1,4 @@
-//! The checklist (`fixtures/checklist.json`, made from `shared/spec/CHECKLIST.md`), which
+//! The checklist (`fixtures/checklist.json`, made from `docs/spec/CHECKLIST.md`), which
 //! fixtures cite which items, the reasons for the testable items without a case
 //! (`fixtures/conformance/uncovered.json`), and the coverage table of `docs/conformance.md`.
 
@@ -84,7 +84,7 @@ pub(crate) fn update_checklist(markdown: &Path) -> anyhow::Result<usize> {
         markdown.display()
     );
     let doc = json!({
-        "source": "shared/spec/CHECKLIST.md (Matrix spec v1.19); regenerate with `cargo xtask conformance coverage --update`",
+        "source": "docs/spec/CHECKLIST.md (Matrix spec v1.19); regenerate with `cargo xtask conformance coverage --update`",
         "items": items.iter().map(|i| json!({"id": i.id, "level": i.level, "testable": i.testable})).collect::<Vec<_>>(),
     });
     std::fs::write(

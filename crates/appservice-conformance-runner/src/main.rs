@@ -118,7 +118,7 @@ fn run_coverage(args: &[String]) -> anyhow::Result<ExitCode> {
             .iter()
             .position(|a| a == "--checklist")
             .and_then(|i| args.get(i + 1))
-            .map_or_else(|| coverage::root().join("../shared/spec/CHECKLIST.md"), PathBuf::from);
+            .map_or_else(|| coverage::root().join("docs/spec/CHECKLIST.md"), PathBuf::from);
         let n = coverage::update_checklist(&checklist)?;
         println!("fixtures/checklist.json: {n} items from {}", checklist.display());
     }
