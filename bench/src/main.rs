@@ -13,6 +13,8 @@
 //!   then print peak and current RSS (what the driver spawns for the flatness check).
 //! * `appservice-bench dispatch-loop N EVENTS`: N transactions of EVENTS events through a
 //!   dispatcher in process (no HTTP), for instruction counts under callgrind.
+//! * `appservice-bench queue N`: N transactions dispatched at once on tasks of a tokio runtime,
+//!   all but one waiting for their turn; prints the CPU time (the turn queue's cost).
 
 // A command-line tool: printing its report to stdout is its job.
 #![allow(clippy::print_stdout)]
@@ -32,6 +34,7 @@ fn main() -> ExitCode {
         Some("server") => server::main(&args[1..]),
         Some("memory") => sections::memory_child(&args[1..]),
         Some("dispatch-loop") => sections::dispatch_loop(&args[1..]),
+        Some("queue") => sections::queue(&args[1..]),
         Some("help" | "-h" | "--help") => {
             print!("{}", driver::USAGE);
             Ok(())

@@ -211,6 +211,54 @@ pub(crate) fn dispatch_loop(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// `appservice-bench queue N`: N one-event transactions dispatched at once, each on a task of
+/// its own on a two-worker tokio runtime (as the server runs them), so N-1 of them wait in the
+/// dispatcher's turn queue; prints the process CPU time they took. The queue's cost per
+/// transaction should not grow with N: compare `queue 1000` with `queue 10000`.
+#[allow(clippy::print_stdout)] // The result is this mode's output.
+pub(crate) fn queue(args: &[String]) -> Result<()> {
+    let n: usize = args.first().context("queue N")?.parse()?;
+    let registration = ValidatedRegistration::parse(&registration_yaml())?;
+    let dispatcher = Dispatcher::with_store(registration, Nop, MemoryStore::new(), Config::new());
+    let mut rng = Rng::new(13);
+    let mut serial = 0;
+    let bearer = format!("Bearer {HS_TOKEN}");
+    let mut requests = Vec::with_capacity(n);
+    for i in 0..n {
+        let body = crate::workload::body(&mut rng, &mut serial, 1);
+        requests.push(
+            http::Request::put(format!("/_matrix/app/v1/transactions/q-{i:010}"))
+                .header("authorization", &bearer)
+                .body(body)?,
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build()?;
+    let ticks = crate::procstat::clock_ticks();
+    let before = crate::procstat::cpu_time(std::process::id(), ticks)?;
+    let ok = runtime.block_on(async {
+        let tasks: Vec<_> = requests
+            .into_iter()
+            .map(|r| {
+                let d = dispatcher.clone();
+                tokio::spawn(async move { d.dispatch(r).await.status() == 200 })
+            })
+            .collect();
+        let mut ok = 0;
+        for t in tasks {
+            ok += usize::from(t.await.unwrap_or(false));
+        }
+        ok
+    });
+    let cpu = crate::procstat::cpu_time(std::process::id(), ticks)? - before;
+    ensure!(ok == n, "{} of {n} transactions answered 200", ok);
+    println!(
+        "{n} concurrent transactions: {:.3} s CPU, {:.1} us per transaction",
+        cpu.as_secs_f64(),
+        cpu.as_secs_f64() * 1e6 / n as f64
+    );
+    Ok(())
+}
+
 /// The measured part of [`dispatch_loop`]: how many requests were answered 200.
 #[inline(never)]
 fn dispatch_requests(dispatcher: &Dispatcher<Nop>, requests: Vec<http::Request<Bytes>>) -> usize {
