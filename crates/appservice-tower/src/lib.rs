@@ -137,6 +137,7 @@
 //! Or as a layer in front of the whole router (the legacy paths `/transactions/…`, `/users/…`
 //! and `/rooms/…` then reach the appservice too): `router.layer(AppserviceLayer::new(dispatcher))`.
 mod config;
+mod connections;
 mod core;
 #[cfg(feature = "metrics")]
 pub mod metrics;

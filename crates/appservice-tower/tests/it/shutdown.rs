@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use appservice_conformance::handler::{HS_TOKEN, body, registration};
+use appservice_conformance::handler::registration;
 use appservice_dispatch::{
     Dispatcher, Event, Handler, HandlerError, TransactionContext, TransactionStore,
 };
@@ -13,7 +13,7 @@ use tokio::{
     sync::{Notify, Semaphore},
 };
 
-use crate::support::Server;
+use crate::support::{Server, raw_transaction as request};
 
 /// Blocks in every event until released; counts calls.
 #[derive(Clone)]
@@ -44,18 +44,6 @@ impl Handler for Gate {
         self.release.acquire().await.map_err(HandlerError::failed)?.forget();
         Ok(())
     }
-}
-
-fn request(txn: &str) -> Vec<u8> {
-    let body = body(&[("$a", "!r")]);
-    let mut r = format!(
-        "PUT /_matrix/app/v1/transactions/{txn} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {HS_TOKEN}\r\n\
-         Content-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    r.extend(body);
-    r
 }
 
 #[tokio::test]

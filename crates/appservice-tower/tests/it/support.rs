@@ -78,3 +78,17 @@ pub(crate) async fn send(
     let body = response.into_body().collect().await.unwrap().to_bytes();
     (status, headers, body)
 }
+
+/// A one-event transaction as raw HTTP/1.1 bytes, for tests that drive a socket by hand.
+pub(crate) fn raw_transaction(txn: &str) -> Vec<u8> {
+    let body = appservice_conformance::handler::body(&[("$a", "!r")]);
+    let mut r = format!(
+        "PUT /_matrix/app/v1/transactions/{txn} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Length: {}\r\n\r\n",
+        appservice_conformance::handler::HS_TOKEN,
+        body.len()
+    )
+    .into_bytes();
+    r.extend(body);
+    r
+}
