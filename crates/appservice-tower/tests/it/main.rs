@@ -4,6 +4,7 @@
 
 mod compose;
 mod fixtures_http;
+mod flood;
 mod idle;
 mod limits;
 mod shutdown;
