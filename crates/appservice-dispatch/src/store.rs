@@ -15,7 +15,7 @@ mod bounded;
 
 use std::sync::Mutex;
 
-pub use bounded::BoundedMap;
+pub use bounded::{BoundedMap, MAX_KEY_BYTES, key};
 
 use crate::BoxFuture;
 

@@ -29,8 +29,27 @@
 //!   homeserver's retry is then handled again (at-least-once). Only a store that commits the
 //!   handler's effects and the record in one database transaction can close that window.
 //! * A torn last line (a crash mid-append) or a damaged line is detected by its checksum and
-//!   ignored; the log is rewritten clean when the store opens.
-//! * One process at a time: the directory is locked (`store.lock`) while a store is open.
+//!   ignored; the log is rewritten clean when the store opens. A line longer than any record
+//!   can be (see below) is damage too, skipped without being held in memory.
+//! * A write that fails while the process keeps running (disk full, quota, `EIO`) answers an
+//!   error (the transaction is not acknowledged, and the homeserver retries it), and the log is
+//!   truncated back to its last good line before anything else is appended, so a torn
+//!   half-line never corrupts the next acknowledged record. If the truncation fails too, the
+//!   store refuses every later record until it is reopened.
+//! * One process at a time: the store directory itself is locked (`flock`) while a store is
+//!   open, so deleting files in it does not let a second process in.
+//!
+//! # Bounds
+//!
+//! The store keeps `capacity` records (default 10 000), in memory and in the log (at most twice
+//! that before compaction). A transaction ID longer than
+//! [`MAX_KEY_BYTES`](appservice_dispatch::store::MAX_KEY_BYTES) (255) is kept as a 34-byte digest
+//! ([`appservice_dispatch::store::key`]), so a record costs at most a few hundred bytes whatever the
+//! homeserver sends.
+//!
+//! Lookups never wait for the disk: they read an in-memory index that a record joins only once
+//! its line is synced; appends, syncs and compaction run on `blocking`'s thread pool under a
+//! separate lock.
 //!
 //! # Example
 //!
@@ -53,41 +72,40 @@
 //!
 //! Give it to a dispatcher with `Dispatcher::with_store(registration, handler, store, config)`.
 
+mod line;
+mod log;
+
 use std::{
-    fs::{File, OpenOptions},
-    io::{BufRead, BufReader, Write},
-    path::{Path, PathBuf},
+    fs::File,
+    io::BufReader,
+    path::Path,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
 };
-
-use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 
 use appservice_dispatch::{
     BoxFuture,
     store::{BoundedMap, DEFAULT_CAPACITY, Fingerprint, StoreError, TransactionStore},
 };
 
-const LOG: &str = "transactions.log";
-const TMP: &str = "transactions.log.tmp";
-const LOCK: &str = "store.lock";
+use crate::{
+    line::{Record, decode_line, read_line},
+    log::{Writer, io_error},
+};
 
-/// Bytes escaped in a transaction ID on disk: controls, space, `%`, and non-ASCII.
-const ESCAPE: &AsciiSet = &CONTROLS.add(b' ').add(b'%');
-
-/// A persistent transaction store in a directory. See the module docs for its crash contract.
+/// A persistent transaction store in a directory. See the crate docs for its crash contract.
 #[derive(Debug, Clone)]
 pub struct FileStore {
-    state: Arc<Mutex<State>>,
+    /// What lookups read: the records that are durable. Held only briefly, never across IO.
+    index: Arc<Mutex<BoundedMap<Record>>>,
+    /// The log; held by one `record` at a time, on the blocking pool.
+    writer: Arc<Mutex<Writer>>,
+    /// The locked store directory (the lock lasts as long as this handle).
+    _lock: Arc<File>,
 }
 
-#[derive(Debug)]
-struct State {
-    dir: PathBuf,
-    log: File,
-    lines: usize,
-    entries: BoundedMap<Record>,
-    capacity: usize,
-    _lock: File,
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic mid-append leaves at worst a torn line, which the checksum catches on reopen.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl FileStore {
@@ -99,161 +117,73 @@ impl FileStore {
 
     /// Opens (or creates) the store in `dir`, remembering `capacity` transactions (at least 1).
     pub fn open_with_capacity(dir: impl AsRef<Path>, capacity: usize) -> Result<Self, StoreError> {
-        let dir = dir.as_ref().to_path_buf();
+        let dir = dir.as_ref();
         let capacity = capacity.max(1);
-        std::fs::create_dir_all(&dir).map_err(|e| io_error("create the store directory", e))?;
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join(LOCK))
-            .map_err(|e| io_error("open the lock file", e))?;
-        lock.try_lock()
+        std::fs::create_dir_all(dir).map_err(|e| io_error("create the store directory", e))?;
+        let dir_lock = File::open(dir).map_err(|e| io_error("open the store directory", e))?;
+        dir_lock
+            .try_lock()
             .map_err(|e| StoreError::new("the store is in use by another process", e))?;
-        let mut entries = BoundedMap::new(capacity);
-        match File::open(dir.join(LOG)) {
-            Ok(file) => {
-                for line in BufReader::new(file).split(b'\n') {
-                    let line = line.map_err(|e| io_error("read the log", e))?;
-                    match decode_line(&line) {
-                        Some((id, record)) => entries.insert(&id, record),
-                        None => {
-                            tracing::warn!("transaction store: ignoring a damaged or torn log line")
-                        }
-                    }
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_error("open the log", e)),
-        }
-        let log = rewrite(&dir, &entries)?;
-        let lines = entries.len();
+        let entries = read_log(dir, capacity)?;
+        let writer = Writer::create(dir, &entries, capacity)?;
         Ok(Self {
-            state: Arc::new(Mutex::new(State { dir, log, lines, entries, capacity, _lock: lock })),
+            index: Arc::new(Mutex::new(entries)),
+            writer: Arc::new(Mutex::new(writer)),
+            _lock: Arc::new(dir_lock),
         })
     }
 
     /// How many transactions it remembers.
     pub fn len(&self) -> usize {
-        lock(&self.state).entries.len()
+        lock(&self.index).len()
     }
 
     /// Whether it remembers none.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-}
 
-fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
-    // A panic mid-append leaves at worst a torn line, which the checksum catches on reopen.
-    state.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn io_error(what: &str, e: std::io::Error) -> StoreError {
-    StoreError::new(format!("cannot {what}"), e)
-}
-
-/// The line format a record was read from or is written in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Format {
-    /// Version 0.1.0: FNV-1a fingerprint and checksum.
-    V1,
-    /// XXH3-64 fingerprint and checksum.
-    V2,
-}
-
-impl Format {
-    fn tag(self) -> &'static str {
-        match self {
-            Self::V1 => "v1",
-            Self::V2 => "v2",
-        }
-    }
-
-    fn checksum(self, body: &str) -> u64 {
-        match self {
-            Self::V1 => Fingerprint::of_fnv1a([body.as_bytes()]).0,
-            Self::V2 => Fingerprint::of([body.as_bytes()]).0,
-        }
-    }
-}
-
-/// A completed transaction as the log holds it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Record {
-    fingerprint: Fingerprint,
-    format: Format,
-}
-
-impl Record {
-    /// A record of this version.
-    fn new(fingerprint: Fingerprint) -> Self {
-        Self { fingerprint, format: Format::V2 }
-    }
-}
-
-fn encode_line(id: &str, record: Record) -> String {
-    let tag = record.format.tag();
-    let body = format!("{tag} {:016x} {}", record.fingerprint.0, utf8_percent_encode(id, ESCAPE));
-    let sum = record.format.checksum(&body);
-    format!("{body} {sum:016x}\n")
-}
-
-fn decode_line(line: &[u8]) -> Option<(String, Record)> {
-    let line = std::str::from_utf8(line).ok()?;
-    let (body, sum) = line.rsplit_once(' ')?;
-    let mut parts = body.splitn(3, ' ');
-    let format = match parts.next()? {
-        "v1" => Format::V1,
-        "v2" => Format::V2,
-        _ => return None,
-    };
-    if u64::from_str_radix(sum, 16).ok()? != format.checksum(body) {
-        return None;
-    }
-    let fp = u64::from_str_radix(parts.next()?, 16).ok()?;
-    let id = percent_decode_str(parts.next()?).decode_utf8().ok()?.into_owned();
-    Some((id, Record { fingerprint: Fingerprint(fp), format }))
-}
-
-/// Writes `entries` to a fresh log atomically and returns it opened for appending.
-fn rewrite(dir: &Path, entries: &BoundedMap<Record>) -> Result<File, StoreError> {
-    let tmp = dir.join(TMP);
-    {
-        let mut file = File::create(&tmp).map_err(|e| io_error("create the compacted log", e))?;
-        let mut buf = String::new();
-        for (id, record) in entries.iter() {
-            buf.push_str(&encode_line(id, *record));
-        }
-        file.write_all(buf.as_bytes()).map_err(|e| io_error("write the compacted log", e))?;
-        file.sync_all().map_err(|e| io_error("sync the compacted log", e))?;
-    }
-    std::fs::rename(&tmp, dir.join(LOG)).map_err(|e| io_error("replace the log", e))?;
-    // Make the rename itself durable.
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_error("sync the store directory", e))?;
-    OpenOptions::new()
-        .append(true)
-        .open(dir.join(LOG))
-        .map_err(|e| io_error("open the log for appending", e))
-}
-
-impl State {
-    fn append(&mut self, id: &str, fp: Fingerprint) -> Result<(), StoreError> {
-        let record = Record::new(fp);
-        self.log
-            .write_all(encode_line(id, record).as_bytes())
-            .map_err(|e| io_error("append to the log", e))?;
-        self.log.sync_data().map_err(|e| io_error("sync the log", e))?;
-        self.entries.insert(id, record);
-        self.lines += 1;
-        if self.lines > 2 * self.capacity {
-            self.log = rewrite(&self.dir, &self.entries)?;
-            self.lines = self.entries.len();
+    /// Appends, syncs, then publishes the record to lookups; compacts when due.
+    fn record_blocking(&self, txn_id: &str, fingerprint: Fingerprint) -> Result<(), StoreError> {
+        let mut writer = lock(&self.writer);
+        let record = Record::new(fingerprint);
+        writer.append(txn_id, record)?;
+        lock(&self.index).insert(txn_id, record);
+        if writer.wants_compaction() {
+            // The index only changes under the writer's lock, so a snapshot of it is exact.
+            let snapshot = {
+                let index = lock(&self.index);
+                let mut copy = BoundedMap::new(index.capacity());
+                for (id, record) in index.iter() {
+                    copy.insert(id, *record);
+                }
+                copy
+            };
+            writer.compact(&snapshot)?;
         }
         Ok(())
     }
+}
+
+/// Reads the records of the log in `dir` (none if there is no log), skipping damaged lines.
+fn read_log(dir: &Path, capacity: usize) -> Result<BoundedMap<Record>, StoreError> {
+    let mut entries = BoundedMap::new(capacity);
+    let file = match File::open(log::path(dir)) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(entries),
+        Err(e) => return Err(io_error("open the log", e)),
+    };
+    let mut reader = BufReader::new(file);
+    let mut line = Vec::new();
+    while let Some(fits) =
+        read_line(&mut reader, &mut line).map_err(|e| io_error("read the log", e))?
+    {
+        match fits.then(|| decode_line(&line)).flatten() {
+            Some((id, record)) => entries.insert(&id, record),
+            None => tracing::warn!("transaction store: ignoring a damaged or torn log line"),
+        }
+    }
+    Ok(entries)
 }
 
 impl TransactionStore for FileStore {
@@ -262,7 +192,7 @@ impl TransactionStore for FileStore {
         txn_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<Fingerprint>, StoreError>> {
         // Served from memory: the log is only read at open.
-        let found = lock(&self.state).entries.get(txn_id).map(|r| r.fingerprint);
+        let found = lock(&self.index).get(txn_id).map(|r| r.fingerprint);
         Box::pin(std::future::ready(Ok(found)))
     }
 
@@ -271,10 +201,10 @@ impl TransactionStore for FileStore {
         txn_id: &'a str,
         fingerprint: Fingerprint,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        let state = Arc::clone(&self.state);
+        let store = self.clone();
         let id = txn_id.to_owned();
         // The write and fsync run on `blocking`'s thread pool, not on the caller's executor.
-        Box::pin(blocking::unblock(move || lock(&state).append(&id, fingerprint)))
+        Box::pin(blocking::unblock(move || store.record_blocking(&id, fingerprint)))
     }
 }
 
@@ -282,35 +212,24 @@ impl TransactionStore for FileStore {
 mod tests {
     use super::*;
 
+    /// A lookup on the executor never waits for a record's write, sync or compaction.
     #[test]
-    fn lines_round_trip_and_damage_is_detected() {
-        for format in [Format::V1, Format::V2] {
-            let record = Record { fingerprint: Fingerprint(42), format };
-            for id in ["35", "with space", "new\nline", "100%", "ünï", ""] {
-                let line = encode_line(id, record);
-                assert!(line.starts_with(format.tag()));
-                assert_eq!(line.matches('\n').count(), 1);
-                assert_eq!(decode_line(line.trim_end().as_bytes()), Some((id.to_owned(), record)));
-                let torn = &line.as_bytes()[..line.len() / 2];
-                assert_eq!(decode_line(torn), None);
-                let flipped = line.trim_end().replacen(" 0", " 1", 1);
-                assert_eq!(decode_line(flipped.as_bytes()), None);
-                // A line's checksum is that of its own format.
-                let other = if format == Format::V1 { "v2" } else { "v1" };
-                let retagged = line.trim_end().replacen(format.tag(), other, 1);
-                assert_eq!(decode_line(retagged.as_bytes()), None);
-            }
-        }
-    }
-
-    #[test]
-    fn v1_lines_of_older_versions_are_read() {
-        // Written by version 0.1.0 (`FileStore::record("35", Fingerprint(42))`).
-        let body = "v1 000000000000002a 35";
-        let line = format!("{body} {:016x}", Fingerprint::of_fnv1a([body.as_bytes()]).0);
-        assert_eq!(
-            decode_line(line.as_bytes()),
-            Some(("35".to_owned(), Record { fingerprint: Fingerprint(42), format: Format::V1 }))
-        );
+    fn a_lookup_does_not_wait_for_a_write_in_progress() {
+        let dir = std::env::temp_dir().join(format!("fs-store-unit-lookup-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = FileStore::open(&dir).unwrap_or_else(|e| panic!("{e}"));
+        futures::executor::block_on(store.record("1", Fingerprint(1)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let writing = lock(&store.writer); // as a slow fsync or a compaction holds it
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = store.clone();
+        std::thread::spawn(move || {
+            let found = futures::executor::block_on(reader.lookup("1")).ok().flatten();
+            let _ = tx.send(found);
+        });
+        let found = rx.recv_timeout(std::time::Duration::from_secs(5));
+        drop(writing);
+        assert_eq!(found, Ok(Some(Fingerprint(1))), "the lookup waited for the writer");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -7,9 +7,29 @@ use std::{collections::VecDeque, sync::Arc};
 #[allow(clippy::disallowed_types)]
 type IdMap<V> = std::collections::HashMap<Arc<str>, V>;
 
+/// The longest transaction ID kept as it is; a longer one is kept as a digest (see [`key`]).
+/// Homeservers use short IDs (Synapse: decimal integers; the Conduit family: 43 characters).
+pub const MAX_KEY_BYTES: usize = 255;
+
+/// The key under which a transaction ID is kept: the ID itself up to [`MAX_KEY_BYTES`] bytes,
+/// else `\0`, the 32 hex digits of two XXH3-64 digests of it (seeds 0 and 1), and `\0`: 34 bytes.
+/// Two long IDs share a key only if both digests collide; a real ID equal to such a key (with
+/// its NUL bytes) would be taken for the long ID it digests.
+pub fn key(txn_id: &str) -> std::borrow::Cow<'_, str> {
+    if txn_id.len() <= MAX_KEY_BYTES {
+        return std::borrow::Cow::Borrowed(txn_id);
+    }
+    let a = twox_hash::XxHash3_64::oneshot_with_seed(0, txn_id.as_bytes());
+    let b = twox_hash::XxHash3_64::oneshot_with_seed(1, txn_id.as_bytes());
+    std::borrow::Cow::Owned(format!("\0{a:016x}{b:016x}\0"))
+}
+
 /// The most recent `capacity` entries keyed by transaction ID, oldest evicted first: what a
 /// bounded [`TransactionStore`](crate::TransactionStore) keeps in memory (the stores of this
 /// workspace and the dispatcher's retry bookkeeping share it).
+///
+/// Bounded in bytes too: an ID longer than [`MAX_KEY_BYTES`] is kept as its [`key`], a
+/// 34-byte digest, so 10 000 IDs of 8 000 characters cost no more than 10 000 short ones.
 ///
 /// A hash map (a lookup hashes the ID once instead of comparing it with ~14 keys of a B-tree of
 /// 10 000), and one allocation per ID, shared by the map and the eviction order.
@@ -33,12 +53,13 @@ impl<V> BoundedMap<V> {
 
     /// The entry of `id`, if it is kept.
     pub fn get(&self, id: &str) -> Option<&V> {
-        self.map.get(id)
+        self.map.get(&*key(id))
     }
 
     /// Inserts or replaces the entry of `id` and makes it the newest; evicts the oldest entries
     /// beyond the capacity.
     pub fn insert(&mut self, id: &str, value: V) {
+        let id = &*key(id);
         if let Some(old) = self.map.get_mut(id) {
             // Re-recorded (an ID reused with other events): move it to the newest position.
             *old = value;
@@ -60,6 +81,7 @@ impl<V> BoundedMap<V> {
 
     /// Removes and returns the entry of `id` (linear in the number of entries).
     pub fn remove(&mut self, id: &str) -> Option<V> {
+        let id = &*key(id);
         let value = self.map.remove(id)?;
         self.order.retain(|x| &**x != id);
         Some(value)
@@ -80,7 +102,7 @@ impl<V> BoundedMap<V> {
         self.capacity
     }
 
-    /// The entries, oldest first.
+    /// The entries, oldest first, by their [`key`].
     pub fn iter(&self) -> impl Iterator<Item = (&str, &V)> {
         self.order.iter().filter_map(|id| self.map.get(id).map(|v| (&**id, v)))
     }
@@ -106,5 +128,24 @@ mod tests {
         assert_eq!(b.remove("2"), None);
         assert_eq!(b.iter().collect::<Vec<_>>(), vec![("4", &4)]);
         assert_eq!((b.len(), b.capacity()), (1, 2));
+    }
+
+    #[test]
+    fn long_ids_are_kept_as_a_bounded_digest() {
+        let mut b = BoundedMap::new(10);
+        let long = "x".repeat(8_000);
+        let other = format!("{}y", "x".repeat(7_999));
+        b.insert(&long, 1);
+        b.insert(&other, 2);
+        assert_eq!(b.get(&long), Some(&1));
+        assert_eq!(b.get(&other), Some(&2));
+        assert!(b.iter().all(|(k, _)| k.len() == 34), "kept as digests");
+        let short = "y".repeat(MAX_KEY_BYTES);
+        b.insert(&short, 3);
+        assert_eq!(b.iter().last(), Some((short.as_str(), &3)), "kept as it is");
+        // A key read back (from a log written with `iter`) finds the same entry.
+        let stored = key(&long).into_owned();
+        assert_eq!(b.get(&stored), Some(&1));
+        assert_eq!(b.remove(&long), Some(1));
     }
 }

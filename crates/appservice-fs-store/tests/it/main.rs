@@ -167,3 +167,152 @@ fn a_v1_log_of_an_older_version_still_acknowledges_its_transactions() {
     assert!(text.lines().any(|l| l.starts_with("v1 ")), "the old record keeps its format: {text}");
     assert!(text.lines().any(|l| l.starts_with("v2 ")), "new records are v2: {text}");
 }
+
+const FSIZE_CHILD_ENV: &str = "APPSERVICE_FS_STORE_FSIZE_DIR";
+
+/// Run as a child process by `a_failed_write_does_not_corrupt_the_next_record`: a record whose
+/// write fails half-way (the file size limit cuts it), then one that succeeds.
+#[test]
+fn fsize_child() {
+    let Some(dir) = std::env::var_os(FSIZE_CHILD_ENV) else { return };
+    // Past the limit a write fails with EFBIG instead of the process being killed by SIGXFSZ.
+    let _ = signal_hook::flag::register(
+        signal_hook::consts::SIGXFSZ,
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    )
+    .unwrap();
+    let store = FileStore::open(&dir).unwrap();
+    block_on(store.record("1", Fingerprint(1))).unwrap();
+    let log_len =
+        std::fs::metadata(std::path::Path::new(&dir).join("transactions.log")).unwrap().len();
+    let (_, hard) = rlimit::getrlimit(rlimit::Resource::FSIZE).unwrap();
+    // Room for half a line: the disk "fills up" in the middle of the next append.
+    rlimit::setrlimit(rlimit::Resource::FSIZE, log_len + 20, hard).unwrap();
+    assert!(block_on(store.record("2", Fingerprint(2))).is_err(), "the write must fail");
+    rlimit::setrlimit(rlimit::Resource::FSIZE, hard, hard).unwrap(); // space again
+    block_on(store.record("3", Fingerprint(3))).unwrap(); // acknowledged
+    assert_eq!(block_on(store.lookup("2")).unwrap(), None, "a failed record is not visible");
+    std::process::abort(); // a crash right after the acknowledgement
+}
+
+#[test]
+fn a_failed_write_does_not_corrupt_the_next_record() {
+    let dir = temp_dir("fsize");
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "fsize_child", "--nocapture"])
+        .env(FSIZE_CHILD_ENV, &dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success(), "the child must die by abort, not fail its asserts: {status}");
+    let store = FileStore::open(&dir).unwrap();
+    assert_eq!(block_on(store.lookup("1")).unwrap(), Some(Fingerprint(1)));
+    assert_eq!(
+        block_on(store.lookup("3")).unwrap(),
+        Some(Fingerprint(3)),
+        "the acknowledged record after the failed write survived"
+    );
+    assert_eq!(block_on(store.lookup("2")).unwrap(), None);
+}
+
+#[test]
+fn deleting_files_in_the_store_does_not_let_a_second_process_in() {
+    let dir = temp_dir("lock-data");
+    let first = FileStore::open_with_capacity(&dir, 2).unwrap();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().is_some_and(|n| n != "transactions.log") {
+            std::fs::remove_file(path).unwrap(); // a cleanup job
+        }
+    }
+    assert!(FileStore::open(&dir).is_err(), "the directory itself is locked");
+    // Compaction replaces the log: the lock stays.
+    for i in 0..10 {
+        block_on(first.record(&i.to_string(), Fingerprint(i))).unwrap();
+    }
+    assert!(FileStore::open(&dir).is_err(), "still locked after compaction");
+    drop(first);
+    assert!(FileStore::open(&dir).is_ok(), "unlocked when the store is dropped");
+}
+
+#[test]
+fn long_transaction_ids_cost_bounded_bytes() {
+    let dir = temp_dir("long-ids");
+    let store = FileStore::open_with_capacity(&dir, 100).unwrap();
+    for i in 0..100 {
+        let id = format!("{i:04}{}", "x".repeat(8_000));
+        block_on(store.record(&id, Fingerprint(i))).unwrap();
+    }
+    let log = std::fs::metadata(dir.join("transactions.log")).unwrap().len();
+    assert!(log < 100 * 128, "{log} bytes of log for 100 records");
+    drop(store);
+    let store = FileStore::open_with_capacity(&dir, 100).unwrap();
+    let id = format!("{:04}{}", 42, "x".repeat(8_000));
+    assert_eq!(block_on(store.lookup(&id)).unwrap(), Some(Fingerprint(42)), "found after reopen");
+    let other = format!("{:04}{}y", 42, "x".repeat(7_999));
+    assert_eq!(block_on(store.lookup(&other)).unwrap(), None);
+}
+
+const HUGE_LINE_CHILD_ENV: &str = "APPSERVICE_FS_STORE_HUGE_LINE_DIR";
+
+/// Run as a child process by `a_huge_damaged_line_costs_no_memory`: opens the store and prints
+/// its peak resident memory in KiB.
+#[test]
+fn huge_line_child() {
+    let Some(dir) = std::env::var_os(HUGE_LINE_CHILD_ENV) else { return };
+    let store = FileStore::open(&dir).unwrap();
+    assert_eq!(store.len(), 2, "the records around the damage are read");
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let hwm = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).unwrap();
+    #[allow(clippy::print_stdout)] // The parent reads it.
+    {
+        println!("\nHWM {}", hwm.trim().trim_end_matches(" kB"));
+    }
+}
+
+#[test]
+fn a_huge_damaged_line_costs_no_memory() {
+    let dir = temp_dir("huge-line");
+    {
+        let store = FileStore::open(&dir).unwrap();
+        block_on(store.record("1", Fingerprint(1))).unwrap();
+    }
+    // 256 MiB without a newline (damage, or a file written by something else), then a record.
+    {
+        use std::io::Write;
+        let mut log =
+            std::fs::OpenOptions::new().append(true).open(dir.join("transactions.log")).unwrap();
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..256 {
+            log.write_all(&chunk).unwrap();
+        }
+        log.write_all(b"\n").unwrap();
+    }
+    let second = {
+        let other = temp_dir("huge-line-source");
+        let store = FileStore::open(&other).unwrap();
+        block_on(store.record("2", Fingerprint(2))).unwrap();
+        drop(store);
+        std::fs::read(other.join("transactions.log")).unwrap()
+    };
+    {
+        use std::io::Write;
+        let mut log =
+            std::fs::OpenOptions::new().append(true).open(dir.join("transactions.log")).unwrap();
+        log.write_all(&second).unwrap();
+    }
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "huge_line_child", "--nocapture"])
+        .env(HUGE_LINE_CHILD_ENV, &dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let hwm_kib: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("HWM ")?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no HWM line in {stdout}"));
+    assert!(hwm_kib < 64 * 1024, "peak memory {hwm_kib} KiB opening a log with a 256 MiB line");
+    let _ = std::fs::remove_dir_all(&dir);
+}
