@@ -40,6 +40,9 @@ impl Case {
         if let Some(n) = c["max_body_bytes"].as_u64().and_then(|n| usize::try_from(n).ok()) {
             config = config.max_body_bytes(n);
         }
+        if let Some(n) = c["max_events"].as_u64().and_then(|n| usize::try_from(n).ok()) {
+            config = config.max_events(n);
+        }
         if c["room_concurrency"] == "per_room" {
             config = config.room_concurrency(RoomConcurrency::PerRoom);
         }

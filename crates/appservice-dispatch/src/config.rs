@@ -5,8 +5,16 @@
 /// Synapse puts at most 100 events, 100 ephemeral events and 100 to-device messages in one
 /// transaction; an event is at most 64 KiB (the PDU size limit), so 100 events are ≤ 6.25 MiB, and
 /// to-device messages and ephemeral data add a few MiB more in the worst case. 32 MiB leaves room
-/// for other homeservers without letting one request exhaust memory.
+/// for other homeservers. With [`DEFAULT_MAX_EVENTS`] it bounds what one transaction costs: its
+/// body about twice (the received bytes and the parsed copy its events share) plus at most a few
+/// hundred bytes per event (`docs/server-config.md` has the measured figures). Across concurrent
+/// requests, `appservice-tower`'s body budget bounds the total.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 32 << 20;
+
+/// The default cap on timeline events per transaction: 10 000. Synapse sends at most 100; the
+/// cap is far above any homeserver's batches, and keeps a body of tiny events (`[0,0,0,…]`)
+/// from costing hundreds of bytes of bookkeeping for each of millions of events.
+pub const DEFAULT_MAX_EVENTS: usize = 10_000;
 
 /// How the events of one transaction are handed to [`Handler::event`](crate::Handler::event).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -39,6 +47,9 @@ pub struct Config {
     /// How many failed transactions' progress (which events were already handled) is kept, so a
     /// retry does not hand them to the handler again. Default: 1024.
     pub progress_capacity: usize,
+    /// A transaction with more timeline events is refused with 413 `M_TOO_LARGE` before any of
+    /// its events is looked at. Default: [`DEFAULT_MAX_EVENTS`].
+    pub max_events: usize,
 }
 
 impl Default for Config {
@@ -49,6 +60,7 @@ impl Default for Config {
             room_concurrency: RoomConcurrency::Sequential,
             path_prefix: None,
             progress_capacity: 1024,
+            max_events: DEFAULT_MAX_EVENTS,
         }
     }
 }
@@ -70,6 +82,13 @@ impl Config {
     #[must_use]
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.max_body_bytes = bytes;
+        self
+    }
+
+    /// Sets [`max_events`](Self::max_events).
+    #[must_use]
+    pub fn max_events(mut self, max: usize) -> Self {
+        self.max_events = max;
         self
     }
 

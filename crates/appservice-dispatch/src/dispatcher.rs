@@ -313,7 +313,8 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
         legacy: bool,
         report: &mut Report,
     ) -> Answer {
-        let transaction = Transaction::from_slice(&body).map_err(|e| e.to_matrix_error())?;
+        let transaction = Transaction::from_slice_with_limit(&body, self.inner.config.max_events)
+            .map_err(|e| e.to_matrix_error())?;
         report.events = transaction.events.len();
         let envelopes: Vec<Option<EventEnvelope<'_>>> =
             transaction.events.iter().map(|raw| raw.envelope().ok()).collect();

@@ -15,7 +15,8 @@
 //! * **Auth before anything else**: `Authorization: Bearer` (any case) or `?access_token=`;
 //!   both present must agree. Missing → 401 `M_MISSING_TOKEN`, wrong → 403 `M_FORBIDDEN`;
 //!   compared in constant time; the body is not read and no handler or store is touched first.
-//! * **Bodies**: over [`Config::max_body_bytes`] → 413 `M_TOO_LARGE`; not JSON → 400
+//! * **Bodies**: over [`Config::max_body_bytes`] or with more than [`Config::max_events`]
+//!   events → 413 `M_TOO_LARGE`; not JSON → 400
 //!   `M_NOT_JSON`; no `events` list → 400 `M_BAD_JSON`. A malformed event does not fail the
 //!   transaction: it reaches the handler with `envelope: None`.
 //! * **Transactions, exactly once in effect, in order**: a transaction is acknowledged with
@@ -72,7 +73,7 @@ pub mod route;
 pub mod store;
 
 pub use auth::{AuthError, authenticate};
-pub use config::{Config, DEFAULT_MAX_BODY_BYTES, RoomConcurrency};
+pub use config::{Config, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_EVENTS, RoomConcurrency};
 pub use dispatcher::{Dispatcher, Disposition, Rejection, Report, error_response};
 pub use handler::{BoxError, Event, Handler, HandlerError, TransactionContext};
 pub use store::{Fingerprint, MemoryStore, StoreError, TransactionStore};

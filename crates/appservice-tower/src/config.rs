@@ -64,7 +64,17 @@ pub struct ServiceConfig {
     pub health: Option<HealthPaths>,
     /// Path of the Prometheus exposition endpoint (feature `metrics`); `None` serves none.
     pub metrics_path: Option<String>,
+    /// Bytes of request bodies held at once across concurrent requests, from the moment a
+    /// body starts to arrive until its dispatch finished (each body is reserved at its declared
+    /// length, or at the body limit when it has none). A request that finds too little free is
+    /// answered 503 `M_LIMIT_EXCEEDED` with `Retry-After: 1` before its body is read. Default:
+    /// [`DEFAULT_BODY_BUDGET`].
+    pub body_budget: usize,
 }
+
+/// The default [`ServiceConfig::body_budget`]: 128 MiB, four bodies at the dispatcher's default
+/// limit. A homeserver sends one transaction at a time (plus small queries).
+pub const DEFAULT_BODY_BUDGET: usize = 128 << 20;
 
 impl Default for ServiceConfig {
     fn default() -> Self {
@@ -73,6 +83,7 @@ impl Default for ServiceConfig {
             query_timeout: DEFAULT_QUERY_TIMEOUT,
             health: None,
             metrics_path: None,
+            body_budget: DEFAULT_BODY_BUDGET,
         }
     }
 }
@@ -94,6 +105,13 @@ impl ServiceConfig {
     #[must_use]
     pub fn query_timeout(mut self, timeout: Duration) -> Self {
         self.query_timeout = timeout;
+        self
+    }
+
+    /// Sets [`body_budget`](Self::body_budget).
+    #[must_use]
+    pub fn body_budget(mut self, bytes: usize) -> Self {
+        self.body_budget = bytes;
         self
     }
 

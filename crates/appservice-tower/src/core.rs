@@ -15,7 +15,7 @@ use http_body_util::{BodyExt, Limited};
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
-use crate::{BoxError, BoxFuture, ServiceConfig, config::Readiness};
+use crate::{BoxError, BoxFuture, ServiceConfig, budget::BodyBudget, config::Readiness};
 
 /// The part of [`Dispatcher`] the service needs, object-safe.
 pub(crate) trait ErasedDispatcher: Send + Sync + 'static {
@@ -47,6 +47,7 @@ impl<H: Handler, S: TransactionStore> ErasedDispatcher for Dispatcher<H, S> {
 /// Everything the service shares between clones.
 pub(crate) struct Core {
     pub(crate) dispatcher: Box<dyn ErasedDispatcher>,
+    pub(crate) budget: BodyBudget,
     pub(crate) config: ServiceConfig,
     pub(crate) readiness: Readiness,
     pub(crate) tasks: TaskTracker,
@@ -84,6 +85,24 @@ impl Core {
         };
         let route = matched.route.name();
         let limit = self.dispatcher.max_body_bytes();
+        // Memory for the body, reserved before reading it, held until the dispatch is done.
+        let declared =
+            http_body::Body::size_hint(&body).upper().and_then(|n| usize::try_from(n).ok());
+        let Some(reserved) = self.budget.reserve(declared.unwrap_or(limit).min(limit)) else {
+            tracing::warn!(route, "request bodies in flight are at the budget; answering 503");
+            let error = MatrixError::new(
+                503,
+                ErrorCode::LIMIT_EXCEEDED,
+                "Too many request bodies at once; retry shortly",
+            )
+            .with_extra("retry_after_ms", 1000.into());
+            let mut response = error_response(&error);
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+            self.observe(Some(route), None, start, &response);
+            return Ok(response);
+        };
         // A body that has already arrived (the usual case: it came with the head) is taken
         // without arming the read timeout's timer; otherwise the rest is read within the timeout.
         let mut collect = std::pin::pin!(Limited::new(body, limit).collect());
@@ -125,9 +144,15 @@ impl Core {
         // still finishes and the store records the transaction, so a retry is acknowledged
         // instead of handled twice. `serve` waits for such tasks on shutdown.
         let dispatch = Detached {
-            future: Some(Box::pin(
-                self.dispatcher.dispatch(Request::from_parts(parts, body)).instrument(span),
-            )),
+            future: Some(Box::pin({
+                let dispatch = self.dispatcher.dispatch(Request::from_parts(parts, body));
+                async move {
+                    let done = dispatch.await;
+                    drop(reserved);
+                    done
+                }
+                .instrument(span)
+            })),
             tasks: self.tasks.clone(),
         };
         // A panicking handler becomes a 500, as every other failure.

@@ -136,6 +136,7 @@
 //!
 //! Or as a layer in front of the whole router (the legacy paths `/transactions/…`, `/users/…`
 //! and `/rooms/…` then reach the appservice too): `router.layer(AppserviceLayer::new(dispatcher))`.
+mod budget;
 mod config;
 mod connections;
 mod core;
@@ -145,7 +146,8 @@ mod serve;
 mod service;
 
 pub use config::{
-    DEFAULT_QUERY_TIMEOUT, DEFAULT_READ_TIMEOUT, HealthPaths, Readiness, ServiceConfig,
+    DEFAULT_BODY_BUDGET, DEFAULT_QUERY_TIMEOUT, DEFAULT_READ_TIMEOUT, HealthPaths, Readiness,
+    ServiceConfig,
 };
 pub use serve::{ServeConfig, serve, serve_with};
 pub use service::{Appservice, AppserviceLayer, NotFound, ResponseFuture};

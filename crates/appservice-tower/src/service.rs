@@ -51,6 +51,7 @@ impl AppserviceLayer {
         Self {
             core: Arc::new(Core {
                 dispatcher: Box::new(dispatcher),
+                budget: crate::budget::BodyBudget::new(config.body_budget),
                 config,
                 readiness: Readiness::new(true),
                 tasks: TaskTracker::new(),

@@ -135,6 +135,12 @@ pub enum TransactionError {
     /// `events` is not a list (→ 400 `M_BAD_JSON`).
     #[error("`events` must be a list")]
     EventsNotAList,
+    /// `events` has more than the limit the caller set (→ 413 `M_TOO_LARGE`).
+    #[error("the transaction has more than {limit} events")]
+    TooManyEvents {
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl TransactionError {
@@ -142,6 +148,7 @@ impl TransactionError {
     pub fn to_matrix_error(&self) -> MatrixError {
         match self {
             Self::NotJson(_) => MatrixError::not_json(self.to_string()),
+            Self::TooManyEvents { .. } => MatrixError::too_large(self.to_string()),
             _ => MatrixError::bad_json(self.to_string()),
         }
     }
@@ -160,7 +167,14 @@ impl Transaction {
     /// events share that copy and know where their envelope fields are, so
     /// [`RawEvent::envelope`] reads no JSON.
     pub fn from_slice(body: &[u8]) -> Result<Self, TransactionError> {
-        let (events, mut map) = parse_top_level(body)?;
+        Self::from_slice_with_limit(body, usize::MAX)
+    }
+
+    /// Like [`from_slice`](Self::from_slice), refusing a body with more than `max_events`
+    /// timeline events ([`TransactionError::TooManyEvents`]) before keeping anything per event
+    /// beyond that number: what bounds the memory a transaction costs besides its body.
+    pub fn from_slice_with_limit(body: &[u8], max_events: usize) -> Result<Self, TransactionError> {
+        let (events, mut map) = parse_top_level(body, max_events)?;
         let mut problems = Vec::new();
         let ephemeral = take_section(&mut map, EPHEMERAL_KEYS, &mut problems, "a list");
         let to_device = take_section(&mut map, TO_DEVICE_KEYS, &mut problems, "a list");
@@ -267,13 +281,20 @@ impl Transaction {
 /// `events` borrowed from the body, every other key kept raw. `events: None` = no `events` key;
 /// `Some(None)` = not a list.
 struct TopLevel<'de> {
-    events: Option<Option<Vec<&'de RawValue>>>,
+    events: Option<EventList<'de>>,
     rest: BTreeMap<String, Box<RawValue>>,
 }
 
-impl<'de> Deserialize<'de> for TopLevel<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct TopVisitor;
+/// Reads a [`TopLevel`], keeping at most this many events.
+struct TopLevelSeed(usize);
+
+impl<'de> serde::de::DeserializeSeed<'de> for TopLevelSeed {
+    type Value = TopLevel<'de>;
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<TopLevel<'de>, D::Error> {
+        struct TopVisitor(usize);
         impl<'de> serde::de::Visitor<'de> for TopVisitor {
             type Value = TopLevel<'de>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -286,7 +307,7 @@ impl<'de> Deserialize<'de> for TopLevel<'de> {
                 let mut top = TopLevel { events: None, rest: BTreeMap::new() };
                 while let Some(key) = map.next_key::<Cow<'de, str>>()? {
                     if key == "events" {
-                        top.events = Some(map.next_value::<EventList<'de>>()?.0);
+                        top.events = Some(map.next_value_seed(EventListSeed(self.0))?);
                     } else {
                         let value = map.next_value::<Box<RawValue>>()?;
                         top.rest.insert(key.into_owned(), value);
@@ -295,58 +316,74 @@ impl<'de> Deserialize<'de> for TopLevel<'de> {
                 Ok(top)
             }
         }
-        deserializer.deserialize_map(TopVisitor)
+        deserializer.deserialize_map(TopVisitor(self.0))
     }
 }
 
-/// `events`: a list of events borrowed from the body, or `None` for any other JSON value.
-struct EventList<'de>(Option<Vec<&'de RawValue>>);
+/// `events`: a list of events borrowed from the body, another JSON value, or a list longer
+/// than the limit (read to its end without keeping anything).
+enum EventList<'de> {
+    List(Vec<&'de RawValue>),
+    NotAList,
+    TooMany,
+}
 
-impl<'de> Deserialize<'de> for EventList<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ListVisitor;
-        impl<'de> serde::de::Visitor<'de> for ListVisitor {
-            type Value = EventList<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any JSON value")
+/// Reads an [`EventList`] of at most this many events.
+struct EventListSeed(usize);
+
+impl<'de> serde::de::DeserializeSeed<'de> for EventListSeed {
+    type Value = EventList<'de>;
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<EventList<'de>, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for EventListSeed {
+    type Value = EventList<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> Result<EventList<'de>, A::Error> {
+        let mut events = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(self.0).min(1024));
+        while let Some(event) = seq.next_element::<&'de RawValue>()? {
+            if events.len() == self.0 {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                return Ok(EventList::TooMany);
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<EventList<'de>, A::Error> {
-                let mut events = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-                while let Some(event) = seq.next_element::<&'de RawValue>()? {
-                    events.push(event);
-                }
-                Ok(EventList(Some(events)))
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<EventList<'de>, A::Error> {
-                while map.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
-                Ok(EventList(None))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<EventList<'de>, E> {
-                Ok(EventList(None))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<EventList<'de>, E> {
-                Ok(EventList(None))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<EventList<'de>, E> {
-                Ok(EventList(None))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<EventList<'de>, E> {
-                Ok(EventList(None))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<EventList<'de>, E> {
-                Ok(EventList(None))
-            }
-            fn visit_unit<E>(self) -> Result<EventList<'de>, E> {
-                Ok(EventList(None))
-            }
+            events.push(event);
         }
-        deserializer.deserialize_any(ListVisitor)
+        Ok(EventList::List(events))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> Result<EventList<'de>, A::Error> {
+        while map.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
+        Ok(EventList::NotAList)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<EventList<'de>, E> {
+        Ok(EventList::NotAList)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<EventList<'de>, E> {
+        Ok(EventList::NotAList)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<EventList<'de>, E> {
+        Ok(EventList::NotAList)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<EventList<'de>, E> {
+        Ok(EventList::NotAList)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<EventList<'de>, E> {
+        Ok(EventList::NotAList)
+    }
+    fn visit_unit<E>(self) -> Result<EventList<'de>, E> {
+        Ok(EventList::NotAList)
     }
 }
 
@@ -354,7 +391,7 @@ impl<'de> Deserialize<'de> for EventList<'de> {
 type TopLevelParts = (Vec<RawEvent>, BTreeMap<String, Box<RawValue>>);
 
 /// Parses a body. Fails only if it is not a JSON object with an `events` list.
-fn parse_top_level(body: &[u8]) -> Result<TopLevelParts, TransactionError> {
+fn parse_top_level(body: &[u8], max_events: usize) -> Result<TopLevelParts, TransactionError> {
     // SIMD UTF-8 validation: several times faster than `std::str::from_utf8` on a body.
     let Ok(text) = simdutf8::basic::from_utf8(body) else {
         // JSON text is UTF-8 (RFC 8259, section 8.1), wherever the bad bytes are.
@@ -369,7 +406,9 @@ fn parse_top_level(body: &[u8]) -> Result<TopLevelParts, TransactionError> {
         range: e.range,
         envelope: e.envelope,
     };
-    let Some(scanned) = scan::body(&shared, make) else { return parse_with_serde(&shared) };
+    let Some(scanned) = scan::body(&shared, max_events, make) else {
+        return parse_with_serde(&shared, max_events);
+    };
     let mut rest = BTreeMap::new();
     for (key, value) in scanned.rest {
         // Both spans come from the scanner, which accepted them as a key and a JSON value;
@@ -384,15 +423,21 @@ fn parse_top_level(body: &[u8]) -> Result<TopLevelParts, TransactionError> {
 
 /// The fallback: serde_json decides (escaped or repeated keys, errors…). Events are still
 /// borrowed from the shared copy of the body.
-fn parse_with_serde(shared: &Arc<str>) -> Result<TopLevelParts, TransactionError> {
+fn parse_with_serde(
+    shared: &Arc<str>,
+    max_events: usize,
+) -> Result<TopLevelParts, TransactionError> {
     let text: &str = shared;
-    let Ok(top) = serde_json::from_str::<TopLevel<'_>>(text) else {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let top = serde::de::DeserializeSeed::deserialize(TopLevelSeed(max_events), &mut deserializer);
+    let Ok(top) = top.and_then(|top| deserializer.end().map(|()| top)) else {
         return Err(refusal(text));
     };
     match top.events {
         None => Err(TransactionError::MissingEvents),
-        Some(None) => Err(TransactionError::EventsNotAList),
-        Some(Some(borrowed)) => {
+        Some(EventList::NotAList) => Err(TransactionError::EventsNotAList),
+        Some(EventList::TooMany) => Err(TransactionError::TooManyEvents { limit: max_events }),
+        Some(EventList::List(borrowed)) => {
             let base = text.as_ptr() as usize;
             let events = borrowed
                 .into_iter()
@@ -649,6 +694,29 @@ mod tests {
 
     fn parse(s: &str) -> Transaction {
         Transaction::from_slice(s.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn more_events_than_the_limit_are_refused_on_both_paths() {
+        // The scanner's path, and serde_json's (an escaped key makes the scanner decline).
+        for extra in ["", r#","\u0061":1"#] {
+            let body = |n: usize| format!(r#"{{"events":[{}]{extra}}}"#, vec!["{}"; n].join(","));
+            let at = Transaction::from_slice_with_limit(body(3).as_bytes(), 3).unwrap();
+            assert_eq!(at.events.len(), 3, "{extra}");
+            let over = Transaction::from_slice_with_limit(body(4).as_bytes(), 3);
+            assert!(
+                matches!(over, Err(TransactionError::TooManyEvents { limit: 3 })),
+                "{extra}: {over:?}"
+            );
+            let error = over.err().map(|e| e.to_matrix_error()).unwrap();
+            assert_eq!((error.status(), error.errcode().as_str()), (413, "M_TOO_LARGE"));
+            // Still a refusal of invalid JSON first, whatever the count.
+            let broken = format!("{}x", body(4));
+            assert!(matches!(
+                Transaction::from_slice_with_limit(broken.as_bytes(), 3),
+                Err(TransactionError::NotJson(_))
+            ));
+        }
     }
 
     #[test]

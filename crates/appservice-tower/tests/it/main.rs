@@ -7,5 +7,6 @@ mod fixtures_http;
 mod flood;
 mod idle;
 mod limits;
+mod memory;
 mod shutdown;
 mod support;

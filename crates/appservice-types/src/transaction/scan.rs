@@ -46,8 +46,13 @@ pub(crate) struct Scanned<E> {
     pub(crate) rest: Vec<(Range<usize>, Range<usize>)>,
 }
 
-/// Scans a whole transaction body. `None`: not the simple case, let serde_json decide.
-pub(crate) fn body<E>(text: &str, mut make: impl FnMut(ScannedEvent) -> E) -> Option<Scanned<E>> {
+/// Scans a whole transaction body. `None`: not the simple case (or more than `max_events`
+/// events), let serde_json decide.
+pub(crate) fn body<E>(
+    text: &str,
+    max_events: usize,
+    mut make: impl FnMut(ScannedEvent) -> E,
+) -> Option<Scanned<E>> {
     // Offsets into an event are kept as u32.
     if u32::try_from(text.len()).is_err() {
         return None;
@@ -73,7 +78,7 @@ pub(crate) fn body<E>(text: &str, mut make: impl FnMut(ScannedEvent) -> E) -> Op
             if events.is_some() || c.peek()? != b'[' {
                 return None;
             }
-            events = Some(c.events(&mut stack, &mut make)?);
+            events = Some(c.events(&mut stack, max_events, &mut make)?);
         } else {
             let value_start = c.i;
             c.value(&mut stack)?;
@@ -339,13 +344,15 @@ impl Cursor<'_> {
     fn events<E>(
         &mut self,
         stack: &mut Vec<u8>,
+        max_events: usize,
         make: &mut impl FnMut(ScannedEvent) -> E,
     ) -> Option<Vec<E>> {
         self.i += 1;
         self.ws();
         // Realistic events are 300 to 1000 bytes: avoid regrowing the list as it fills (but do
         // not reserve much for a huge body that may hold one huge event).
-        let mut events = Vec::with_capacity(((self.b.len() - self.i) / 384 + 1).min(1024));
+        let mut events =
+            Vec::with_capacity(((self.b.len() - self.i) / 384 + 1).min(1024).min(max_events));
         if self.peek()? == b']' {
             self.i += 1;
             return Some(events);
@@ -357,6 +364,9 @@ impl Cursor<'_> {
             } else {
                 self.value(stack).map(|()| None)?
             };
+            if events.len() == max_events {
+                return None; // too many: the fallback refuses it without keeping them
+            }
             events.push(make(ScannedEvent { range: start..self.i, envelope }));
             self.ws();
             match self.peek()? {
@@ -674,9 +684,9 @@ mod tests {
 
     /// What the scanner read must be what serde_json reads.
     fn check_body(text: &str) -> Result<(), TestCaseError> {
-        let Some(scanned) = body(text, |e| e) else { return Ok(()) };
+        let Some(scanned) = body(text, usize::MAX, |e| e) else { return Ok(()) };
         prop_assert!(serde_accepts(text), "scanner accepted what serde_json refuses: {text:?}");
-        let (events, rest) = parse_with_serde(&std::sync::Arc::from(text))
+        let (events, rest) = parse_with_serde(&std::sync::Arc::from(text), usize::MAX)
             .map_err(|e| TestCaseError::fail(format!("serde fallback refused {text:?}: {e}")))?;
         prop_assert_eq!(scanned.events.len(), events.len());
         for (fast, slow) in scanned.events.iter().zip(&events) {
@@ -794,7 +804,7 @@ mod tests {
         let text = r#" {"events": [ {"type":"m.room.member","state_key":"","event_id":"$e",
             "room_id":"!r","sender":"@a:x","origin_server_ts":9007199254740991,
             "content":{"a":[1,{"b":"\"}]"}]}}, 3 ], "x" : {"y":null} } "#;
-        let scanned = body(text, |e| e).expect("simple");
+        let scanned = body(text, usize::MAX, |e| e).expect("simple");
         assert_eq!(scanned.events.len(), 2);
         assert!(scanned.events[0].envelope.is_some_and(|s| s.state_key == Some((37, 37))));
         assert!(scanned.events[1].envelope.is_none());
@@ -821,9 +831,12 @@ mod tests {
             r#"{"events":["\u12"]}"#,
             "\u{c}{\"events\":[]}",
         ] {
-            assert!(body(text, |e| e).is_none(), "{text}");
+            assert!(body(text, usize::MAX, |e| e).is_none(), "{text}");
         }
-        assert!(body(r#"{"events":["\ud800"]}"#, |e| e).is_some(), "a lone surrogate is skipped");
+        assert!(
+            body(r#"{"events":["\ud800"]}"#, usize::MAX, |e| e).is_some(),
+            "a lone surrogate is skipped"
+        );
     }
 
     #[test]
