@@ -9,8 +9,7 @@ use std::{error::Error as StdError, sync::Arc, time::Duration};
 use appservice_types::ErrorCode;
 use http::StatusCode;
 
-/// A boxed error of a transport (the `tower::Service` under the client) or of a response body.
-pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+pub use appservice_types::BoxError;
 
 /// A shared, cloneable error source (errors are `Clone` so that concurrent callers of a
 /// single-flight operation can all receive the same failure).

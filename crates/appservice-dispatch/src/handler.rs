@@ -15,8 +15,7 @@ use appservice_types::{
 };
 use bytes::Bytes;
 
-/// A boxed error, for handler failures that are not a specific Matrix error.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use appservice_types::BoxError;
 
 /// Why a handler failed.
 #[derive(Debug, thiserror::Error)]

@@ -152,8 +152,7 @@ pub use config::{
 pub use serve::{ServeConfig, serve, serve_with};
 pub use service::{Appservice, AppserviceLayer, NotFound, ResponseFuture};
 
-/// A boxed error (tower's convention).
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use appservice_types::BoxError;
 
 /// The response body of [`Appservice`].
 pub type Body = http_body_util::combinators::UnsyncBoxBody<bytes::Bytes, BoxError>;

@@ -77,5 +77,9 @@ pub use registration::{
 pub use secret::Secret;
 pub use validated::{InvalidRegistration, ValidatedRegistration};
 
+/// A boxed error: the one type every crate of the workspace uses for an error it carries
+/// without knowing its type (a handler's failure, a transport's, a store's cause).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// ruma's identifier and serde types this crate's API uses, for convenience.
 pub use ruma_common::{self as ruma_common, serde::Raw};
