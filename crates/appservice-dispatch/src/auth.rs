@@ -7,7 +7,7 @@ use http::{HeaderMap, header::AUTHORIZATION};
 /// Why a request is refused before anything else looks at it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum AuthError {
+pub(crate) enum AuthError {
     /// No token at all (401 `M_MISSING_TOKEN`, AS-AUTH-3).
     Missing,
     /// A token that is not the `hs_token`, or two different tokens (403 `M_FORBIDDEN`).
@@ -16,7 +16,7 @@ pub enum AuthError {
 
 impl AuthError {
     /// The spec-shaped error. Never mentions a token.
-    pub fn to_matrix_error(self) -> MatrixError {
+    pub(crate) fn to_matrix_error(self) -> MatrixError {
         match self {
             Self::Missing => MatrixError::missing_token("Missing access token"),
             Self::Forbidden => MatrixError::forbidden("Invalid access token"),
@@ -30,7 +30,7 @@ impl AuthError {
 /// 9110) and each `access_token` query parameter. None → [`AuthError::Missing`] (a header with
 /// another scheme, or an empty token, supplies none). Tokens that differ from each other
 /// (AS-AUTH-6) or from `hs_token` → [`AuthError::Forbidden`].
-pub fn authenticate(
+pub(crate) fn authenticate(
     headers: &HeaderMap,
     query: Option<&str>,
     hs_token: &Secret,

@@ -1,8 +1,8 @@
 //! [`Dispatcher`]: one request in, one response out.
 
 use std::{
-    collections::{BTreeMap, VecDeque},
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
 };
 
 use appservice_types::{
@@ -21,7 +21,8 @@ use crate::{
     auth::authenticate,
     order::{Fifo, Outcome, Slot},
     route::{Matched, Route, RouteError, Router},
-    store::Fingerprint,
+    store::{BoundedMap, Fingerprint},
+    sync::lock,
 };
 
 /// The answer to a transaction, shared with duplicates that arrived while it was handled.
@@ -59,7 +60,7 @@ struct Inner<H, S> {
     router: Router,
     turns: Fifo,
     inflight: Mutex<BTreeMap<String, Arc<Slot<Answer>>>>,
-    progress: Mutex<ProgressMap>,
+    progress: Mutex<BoundedMap<Progress>>,
 }
 
 /// What a failed attempt of a transaction already did, so its retry does not do it again.
@@ -97,17 +98,6 @@ impl EventsDone {
     }
 }
 
-#[derive(Debug, Default)]
-struct ProgressMap {
-    entries: BTreeMap<String, Progress>,
-    order: VecDeque<String>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Critical sections here never leave the data half-updated across a panic.
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl<H: Handler> Dispatcher<H, MemoryStore> {
     /// A dispatcher with the default [`Config`] and a bounded in-memory store.
     pub fn new(registration: ValidatedRegistration, handler: H) -> Self {
@@ -136,6 +126,7 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
             .trim_end_matches('/')
             .to_owned();
         let router = Router { legacy_routes: config.legacy_routes, path_prefix };
+        let progress_capacity = config.progress_capacity;
         Self {
             inner: Arc::new(Inner {
                 registration,
@@ -145,7 +136,7 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
                 router,
                 turns: Fifo::default(),
                 inflight: Mutex::new(BTreeMap::new()),
-                progress: Mutex::new(ProgressMap::default()),
+                progress: Mutex::new(BoundedMap::new(progress_capacity)),
             }),
         }
     }
@@ -494,17 +485,9 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
     }
 
     fn take_progress(&self, txn_id: &str, fingerprint: Fingerprint) -> (bool, EventsDone) {
-        let mut map = lock(&self.inner.progress);
-        match map.entries.remove(txn_id) {
-            Some(p) if p.fingerprint == fingerprint => {
-                map.order.retain(|id| id != txn_id);
-                (p.ephemeral_done, p.events_done)
-            }
-            Some(_) => {
-                map.order.retain(|id| id != txn_id);
-                (false, EventsDone::default())
-            }
-            None => (false, EventsDone::default()),
+        match lock(&self.inner.progress).remove(txn_id) {
+            Some(p) if p.fingerprint == fingerprint => (p.ephemeral_done, p.events_done),
+            _ => (false, EventsDone::default()),
         }
     }
 
@@ -515,15 +498,8 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
         ephemeral_done: bool,
         events_done: EventsDone,
     ) {
-        let mut map = lock(&self.inner.progress);
-        map.entries
-            .insert(txn_id.to_owned(), Progress { fingerprint, ephemeral_done, events_done });
-        map.order.push_back(txn_id.to_owned());
-        while map.order.len() > self.inner.config.progress_capacity.max(1) {
-            if let Some(old) = map.order.pop_front() {
-                map.entries.remove(&old);
-            }
-        }
+        lock(&self.inner.progress)
+            .insert(txn_id, Progress { fingerprint, ephemeral_done, events_done });
     }
 
     async fn query_user(&self, raw: &str) -> Result<Response<Bytes>, MatrixError> {

@@ -71,8 +71,8 @@ mod handler;
 mod order;
 pub mod route;
 pub mod store;
+mod sync;
 
-pub use auth::{AuthError, authenticate};
 pub use config::{Config, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_EVENTS, RoomConcurrency};
 pub use dispatcher::{Dispatcher, Disposition, Rejection, Report, error_response};
 pub use handler::{BoxError, Event, Handler, HandlerError, TransactionContext};

@@ -6,16 +6,13 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    sync::{Arc, Mutex},
     task::{Poll, Waker},
 };
 
 use event_listener::Event;
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // No critical section here can leave the state inconsistent on panic.
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
+use crate::sync::lock;
 
 #[derive(Debug, Default)]
 struct FifoState {

@@ -91,12 +91,12 @@ pub struct Matched {
 /// Routing options.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
-pub struct Router {
+pub(crate) struct Router {
     /// Serve the legacy paths too.
-    pub legacy_routes: bool,
+    pub(crate) legacy_routes: bool,
     /// A path prefix to strip first (the path of the registration's `url`, AS-ROUTE-1), without a
     /// trailing `/`; empty for none.
-    pub path_prefix: String,
+    pub(crate) path_prefix: String,
 }
 
 impl Default for Router {
@@ -175,7 +175,7 @@ const TABLE: &[(&str, Shape, bool)] = &[
 
 impl Router {
     /// Finds the route of `method` and `path` (the path only, without the query).
-    pub fn route(&self, method: &Method, path: &str) -> Result<Matched, RouteError> {
+    pub(crate) fn route(&self, method: &Method, path: &str) -> Result<Matched, RouteError> {
         let path = self.strip_prefix(path);
         for &(prefix, shape, legacy) in TABLE {
             if legacy && !self.legacy_routes {
@@ -210,7 +210,7 @@ impl Router {
     }
 
     /// Whether `path` is an AS API path: any route (whatever the method), or under `/_matrix/app/`.
-    pub fn owns(&self, path: &str) -> bool {
+    pub(crate) fn owns(&self, path: &str) -> bool {
         let stripped = self.strip_prefix(path);
         stripped.starts_with("/_matrix/app/")
             || !matches!(self.route(&Method::GET, path), Err(RouteError::UnknownEndpoint))

@@ -77,25 +77,25 @@ impl Fingerprint {
 #[error("transaction store: {message}")]
 #[non_exhaustive]
 pub struct StoreError {
-    /// What went wrong.
-    pub message: String,
-    /// The underlying error.
+    message: String,
     #[source]
-    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    source: Option<crate::BoxError>,
 }
 
 impl StoreError {
     /// An error with a message and a cause.
-    pub fn new(
-        message: impl Into<String>,
-        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
-    ) -> Self {
+    pub fn new(message: impl Into<String>, source: impl Into<crate::BoxError>) -> Self {
         Self { message: message.into(), source: Some(source.into()) }
     }
 
     /// An error with a message only.
     pub fn msg(message: impl Into<String>) -> Self {
         Self { message: message.into(), source: None }
+    }
+
+    /// What went wrong (without the cause: see [`std::error::Error::source`]).
+    pub fn message(&self) -> &str {
+        &self.message
     }
 }
 
@@ -168,9 +168,7 @@ impl MemoryStore {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BoundedMap<Fingerprint>> {
-        // A panic while holding this lock cannot leave the map inconsistent (no await, no
-        // partial updates that matter), so a poisoned lock is still usable.
-        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.inner)
     }
 }
 
