@@ -12,6 +12,7 @@ use bytes::Bytes;
 use futures_util::FutureExt as _;
 use http::{Request, Response, request::Parts};
 use http_body_util::{BodyExt, Limited};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
@@ -64,8 +65,12 @@ impl Core {
         finished
     }
 
-    /// Serves one request of the Application Service API.
-    pub(crate) async fn serve<B>(&self, request: Request<B>) -> Result<Response<Bytes>, Infallible>
+    /// Answers one request of the Application Service API: the head checks, the body within
+    /// the budget and the read timeout, then the dispatch. Every failure is a response.
+    pub(crate) async fn respond<B>(
+        &self,
+        request: Request<B>,
+    ) -> Result<Response<Bytes>, Infallible>
     where
         B: http_body::Body + Send + 'static,
         B::Data: Send,
@@ -84,8 +89,31 @@ impl Core {
             }
         };
         let route = matched.route.name();
+        let body = match self.reserve_and_read(route, body).await {
+            Ok(read) => read,
+            Err(response) => {
+                self.observe(Some(route), None, start, &response);
+                return Ok(response);
+            }
+        };
+        let (response, report) = self.dispatch(matched, parts, body).await;
+        self.observe(Some(route), report.as_ref(), start, &response);
+        Ok(response)
+    }
+
+    /// Reserves the body's memory in the budget, then reads it within the read timeout. The
+    /// reservation is held until the dispatch is done.
+    async fn reserve_and_read<B>(
+        &self,
+        route: &'static str,
+        body: B,
+    ) -> Result<(Bytes, OwnedSemaphorePermit), Response<Bytes>>
+    where
+        B: http_body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
         let limit = self.dispatcher.max_body_bytes();
-        // Memory for the body, reserved before reading it, held until the dispatch is done.
         let declared =
             http_body::Body::size_hint(&body).upper().and_then(|n| usize::try_from(n).ok());
         let Some(reserved) = self.budget.reserve(declared.unwrap_or(limit).min(limit)) else {
@@ -100,8 +128,7 @@ impl Core {
             response
                 .headers_mut()
                 .insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
-            self.observe(Some(route), None, start, &response);
-            return Ok(response);
+            return Err(response);
         };
         // A body that has already arrived (the usual case: it came with the head) is taken
         // without arming the read timeout's timer; otherwise the rest is read within the timeout.
@@ -111,26 +138,30 @@ impl Core {
             Poll::Ready(read) => Ok(read),
             Poll::Pending => tokio::time::timeout(self.config.read_timeout, collect).await,
         };
-        let body = match read {
-            Ok(Ok(collected)) => collected.to_bytes(),
-            Ok(Err(e)) => {
-                let error = if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
-                    MatrixError::too_large(format!("The body is larger than {limit} bytes"))
-                } else {
-                    MatrixError::new(400, ErrorCode::UNKNOWN, "The request body could not be read")
-                };
-                let response = error_response(&error);
-                self.observe(Some(route), None, start, &response);
-                return Ok(response);
+        let error = match read {
+            Ok(Ok(collected)) => return Ok((collected.to_bytes(), reserved)),
+            Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+                MatrixError::too_large(format!("The body is larger than {limit} bytes"))
+            }
+            Ok(Err(_)) => {
+                MatrixError::new(400, ErrorCode::UNKNOWN, "The request body could not be read")
             }
             Err(_) => {
-                let error =
-                    MatrixError::new(408, ErrorCode::UNKNOWN, "Timed out reading the request body");
-                let response = error_response(&error);
-                self.observe(Some(route), None, start, &response);
-                return Ok(response);
+                MatrixError::new(408, ErrorCode::UNKNOWN, "Timed out reading the request body")
             }
         };
+        Err(error_response(&error))
+    }
+
+    /// Runs the dispatch: inline, moved to a task of its own if this future is dropped first,
+    /// a panic caught as a 500, a query cut off at the query timeout (504).
+    async fn dispatch(
+        &self,
+        matched: Matched,
+        parts: Parts,
+        (body, reserved): (Bytes, OwnedSemaphorePermit),
+    ) -> (Response<Bytes>, Option<Report>) {
+        let route = matched.route.name();
         let query = matches!(matched.route, Route::QueryUser { .. } | Route::QueryRoomAlias { .. });
         // One span per request; a transaction's span also names its ID (never a token: the URI,
         // which may carry `?access_token=`, is not recorded).
@@ -143,52 +174,43 @@ impl Core {
         // first (the homeserver gave up on the connection, or a query timed out): the handler
         // still finishes and the store records the transaction, so a retry is acknowledged
         // instead of handled twice. `serve` waits for such tasks on shutdown.
+        let dispatch = self.dispatcher.dispatch(Request::from_parts(parts, body));
         let dispatch = Detached {
-            future: Some(Box::pin({
-                let dispatch = self.dispatcher.dispatch(Request::from_parts(parts, body));
+            future: Some(Box::pin(
                 async move {
                     let done = dispatch.await;
                     drop(reserved);
                     done
                 }
-                .instrument(span)
-            })),
+                .instrument(span),
+            )),
             tasks: self.tasks.clone(),
         };
         // A panicking handler becomes a 500, as every other failure.
         let dispatch = std::panic::AssertUnwindSafe(dispatch).catch_unwind();
         let outcome = if query {
-            match tokio::time::timeout(self.config.query_timeout, dispatch).await {
-                Ok(done) => done,
-                Err(_) => {
-                    tracing::warn!(
-                        route,
-                        "the query handler did not answer in time; it keeps running"
-                    );
-                    let error = MatrixError::new(
-                        504,
-                        ErrorCode::UNKNOWN,
-                        "The application service did not answer in time",
-                    );
-                    let response = error_response(&error);
-                    self.observe(Some(route), None, start, &response);
-                    return Ok(response);
-                }
-            }
+            let Ok(done) = tokio::time::timeout(self.config.query_timeout, dispatch).await else {
+                tracing::warn!(route, "the query handler did not answer in time; it keeps running");
+                let error = MatrixError::new(
+                    504,
+                    ErrorCode::UNKNOWN,
+                    "The application service did not answer in time",
+                );
+                return (error_response(&error), None);
+            };
+            done
         } else {
             dispatch.await
         };
-        let (response, report) = match outcome {
-            Ok(done) => done,
+        match outcome {
+            Ok((response, report)) => (response, Some(report)),
             Err(_panic) => {
                 tracing::error!(route, "the handler panicked");
                 let response =
                     error_response(&MatrixError::unknown("The request could not be handled"));
-                (response, Report::new(Some(route), Disposition::Failed))
+                (response, Some(Report::new(Some(route), Disposition::Failed)))
             }
-        };
-        self.observe(Some(route), Some(&report), start, &response);
-        Ok(response)
+        }
     }
 
     /// Logs (never a token) and counts one request.

@@ -249,7 +249,7 @@ where
         if self.core.dispatcher.owns_path(path) {
             let core = Arc::clone(&self.core);
             return ResponseFuture::new(async move {
-                let Ok(response) = core.serve(request).await;
+                let Ok(response) = core.respond(request).await;
                 boxed(response)
             });
         }
