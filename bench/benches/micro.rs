@@ -16,8 +16,8 @@ use std::{
 
 use appservice_client::{Client, Identity, ruma_client_api::message::send_message_event};
 use appservice_dispatch::{
-    Config, Dispatcher, Event, Fingerprint, Handler, HandlerError, MemoryStore, TransactionContext,
-    TransactionStore as _,
+    DispatchConfig, Dispatcher, Event, Fingerprint, Handler, HandlerError, MemoryStore,
+    TransactionContext, TransactionStore as _,
 };
 use appservice_fs_store::FileStore;
 use appservice_types::{
@@ -192,7 +192,7 @@ fn dispatcher_routing_auth(c: &mut Criterion) {
         validated,
         Counting(AtomicU64::new(0)),
         MemoryStore::new(),
-        Config::new(),
+        DispatchConfig::new(),
     );
     let one = body(1);
     let fifty = body(50);

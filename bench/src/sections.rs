@@ -9,8 +9,8 @@ use std::{
 
 use anyhow::{Context as _, Result, ensure};
 use appservice_dispatch::{
-    Config, Dispatcher, Event, Fingerprint, Handler, HandlerError, MemoryStore, TransactionContext,
-    TransactionStore as _,
+    DispatchConfig, Dispatcher, Event, Fingerprint, Handler, HandlerError, MemoryStore,
+    TransactionContext, TransactionStore as _,
 };
 use appservice_fs_store::FileStore;
 use appservice_types::{
@@ -164,7 +164,8 @@ impl Handler for Nop {
 pub(crate) fn memory_child(args: &[String]) -> Result<()> {
     let n: usize = args.first().context("memory N")?.parse()?;
     let registration = ValidatedRegistration::parse(&registration_yaml())?;
-    let dispatcher = Dispatcher::with_store(registration, Nop, MemoryStore::new(), Config::new());
+    let dispatcher =
+        Dispatcher::with_store(registration, Nop, MemoryStore::new(), DispatchConfig::new());
     let mut rng = Rng::new(9);
     let bearer = format!("Bearer {HS_TOKEN}");
     for i in 0..n {
@@ -192,7 +193,8 @@ pub(crate) fn dispatch_loop(args: &[String]) -> Result<()> {
     let n: usize = args.first().context("dispatch-loop N EVENTS")?.parse()?;
     let events: usize = args.get(1).context("dispatch-loop N EVENTS")?.parse()?;
     let registration = ValidatedRegistration::parse(&registration_yaml())?;
-    let dispatcher = Dispatcher::with_store(registration, Nop, MemoryStore::new(), Config::new());
+    let dispatcher =
+        Dispatcher::with_store(registration, Nop, MemoryStore::new(), DispatchConfig::new());
     let mut rng = Rng::new(11);
     let mut serial = 0;
     let bearer = format!("Bearer {HS_TOKEN}");
@@ -219,7 +221,8 @@ pub(crate) fn dispatch_loop(args: &[String]) -> Result<()> {
 pub(crate) fn queue(args: &[String]) -> Result<()> {
     let n: usize = args.first().context("queue N")?.parse()?;
     let registration = ValidatedRegistration::parse(&registration_yaml())?;
-    let dispatcher = Dispatcher::with_store(registration, Nop, MemoryStore::new(), Config::new());
+    let dispatcher =
+        Dispatcher::with_store(registration, Nop, MemoryStore::new(), DispatchConfig::new());
     let mut rng = Rng::new(13);
     let mut serial = 0;
     let bearer = format!("Bearer {HS_TOKEN}");

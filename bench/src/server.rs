@@ -17,7 +17,7 @@ use std::{
 
 use anyhow::{Context as _, Result};
 use appservice_dispatch::{
-    Config, Dispatcher, Event, Handler, HandlerError, MemoryStore, TransactionContext,
+    DispatchConfig, Dispatcher, Event, Handler, HandlerError, MemoryStore, TransactionContext,
 };
 use appservice_fs_store::FileStore;
 use appservice_tower::{AppserviceLayer, ServeConfig, serve_with};
@@ -106,7 +106,7 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
                         registration,
                         handler,
                         MemoryStore::new(),
-                        Config::new(),
+                        DispatchConfig::new(),
                     );
                     AppserviceLayer::new(d)
                 } else {
@@ -116,7 +116,7 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
                         registration,
                         handler,
                         store,
-                        Config::new(),
+                        DispatchConfig::new(),
                     ))
                 };
                 let app = tower_layer_apply(&layer, CountService(Arc::clone(&counter)));

@@ -75,7 +75,7 @@ pub enum RegisterOutcome {
 }
 
 /// The in-flight or finished registration of one user.
-enum Registration {
+enum RegistrationState {
     Done,
     InFlight(Shared<BoxFuture<'static, Result<(), ClientError>>>),
 }
@@ -97,7 +97,7 @@ struct Config {
 /// Caches shared by all clones of a client.
 #[derive(Default)]
 struct State {
-    registered: Mutex<BTreeMap<OwnedUserId, Registration>>,
+    registered: Mutex<BTreeMap<OwnedUserId, RegistrationState>>,
     joined: Mutex<BTreeSet<(OwnedRoomId, OwnedUserId)>>,
 }
 
@@ -285,13 +285,13 @@ impl<S> Client<S> {
     /// Records that `user_id` is registered (e.g. from the bridge's database), so that
     /// [`Client::ensure_registered`] does not ask the homeserver.
     pub fn mark_registered(&self, user_id: OwnedUserId) {
-        lock(&self.state.registered).insert(user_id, Registration::Done);
+        lock(&self.state.registered).insert(user_id, RegistrationState::Done);
     }
 
     /// Whether `user_id` is known to be registered.
     pub fn is_registered(&self, user_id: &UserId) -> bool {
         self.config.bot.as_deref() == Some(user_id)
-            || matches!(lock(&self.state.registered).get(user_id), Some(Registration::Done))
+            || matches!(lock(&self.state.registered).get(user_id), Some(RegistrationState::Done))
     }
 
     pub(crate) fn is_bot(&self, user_id: &UserId) -> bool {
@@ -458,25 +458,25 @@ where
         let flight = {
             let mut registered = lock(&self.state.registered);
             match registered.get(user_id) {
-                Some(Registration::Done) => return Ok(()),
-                Some(Registration::InFlight(flight)) => flight.clone(),
+                Some(RegistrationState::Done) => return Ok(()),
+                Some(RegistrationState::InFlight(flight)) => flight.clone(),
                 None => {
                     let this = self.clone();
                     let localpart = user_id.localpart().to_owned();
                     let flight =
                         async move { this.register(&localpart).await.map(|_| ()) }.boxed().shared();
-                    registered.insert(user_id.to_owned(), Registration::InFlight(flight.clone()));
+                    registered
+                        .insert(user_id.to_owned(), RegistrationState::InFlight(flight.clone()));
                     flight
                 }
             }
         };
         let result = flight.clone().await;
         let mut registered = lock(&self.state.registered);
-        let ours =
-            matches!(registered.get(user_id), Some(Registration::InFlight(f)) if f.ptr_eq(&flight));
+        let ours = matches!(registered.get(user_id), Some(RegistrationState::InFlight(f)) if f.ptr_eq(&flight));
         if ours {
             if result.is_ok() {
-                registered.insert(user_id.to_owned(), Registration::Done);
+                registered.insert(user_id.to_owned(), RegistrationState::Done);
             } else {
                 registered.remove(user_id);
             }

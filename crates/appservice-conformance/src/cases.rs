@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use appservice_dispatch::{Config, Dispatcher, MemoryStore, RoomConcurrency};
+use appservice_dispatch::{DispatchConfig, Dispatcher, MemoryStore, RoomConcurrency};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
@@ -31,9 +31,9 @@ pub struct Case {
 
 impl Case {
     /// The dispatcher configuration the case asks for.
-    pub fn config(&self) -> Config {
+    pub fn config(&self) -> DispatchConfig {
         let c = &self.fixture["config"];
-        let mut config = Config::new();
+        let mut config = DispatchConfig::new();
         if let Some(b) = c["legacy_routes"].as_bool() {
             config = config.legacy_routes(b);
         }

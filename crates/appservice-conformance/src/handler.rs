@@ -121,7 +121,10 @@ impl Handler for Recorder {
         Ok(())
     }
 
-    async fn ephemeral(&self, txn: &TransactionContext<'_>) -> Result<(), HandlerError> {
+    async fn ephemeral_and_device_data(
+        &self,
+        txn: &TransactionContext<'_>,
+    ) -> Result<(), HandlerError> {
         let kinds: Vec<String> = txn
             .transaction
             .ephemeral_data()

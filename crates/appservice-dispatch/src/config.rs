@@ -1,4 +1,5 @@
-//! [`Config`]: the dispatcher's knobs, each with a default that follows the spec and Synapse.
+//! [`DispatchConfig`]: the dispatcher's knobs, each with a default that follows the spec and
+//! Synapse.
 
 /// The default body size limit: 32 MiB.
 ///
@@ -32,7 +33,7 @@ pub enum RoomConcurrency {
 /// The dispatcher's configuration.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
-pub struct Config {
+pub struct DispatchConfig {
     /// Serve the legacy paths (`/transactions/…`, `/users/…`, `/rooms/…`,
     /// `/_matrix/app/unstable/thirdparty/…`). Default: `true`.
     pub legacy_routes: bool,
@@ -52,7 +53,7 @@ pub struct Config {
     pub max_events: usize,
 }
 
-impl Default for Config {
+impl Default for DispatchConfig {
     fn default() -> Self {
         Self {
             legacy_routes: true,
@@ -65,7 +66,7 @@ impl Default for Config {
     }
 }
 
-impl Config {
+impl DispatchConfig {
     /// The defaults.
     pub fn new() -> Self {
         Self::default()

@@ -19,7 +19,7 @@ use bytes::Bytes;
 use http::{Request, Response, header, request::Parts};
 
 use crate::{
-    Config, Handler, MemoryStore, TransactionStore,
+    DispatchConfig, Handler, MemoryStore, TransactionStore,
     auth::authenticate,
     order::{Fifo, Slot},
     route::{Matched, Route, RouteError, Router},
@@ -61,7 +61,7 @@ struct Inner<H, S> {
     registration: ValidatedRegistration,
     handler: H,
     store: S,
-    config: Config,
+    config: DispatchConfig,
     router: Router,
     turns: Fifo,
     inflight: Mutex<BTreeMap<String, Arc<Slot<Answer>>>>,
@@ -69,9 +69,9 @@ struct Inner<H, S> {
 }
 
 impl<H: Handler> Dispatcher<H, MemoryStore> {
-    /// A dispatcher with the default [`Config`] and a bounded in-memory store.
+    /// A dispatcher with the default [`DispatchConfig`] and a bounded in-memory store.
     pub fn new(registration: ValidatedRegistration, handler: H) -> Self {
-        Self::with_store(registration, handler, MemoryStore::new(), Config::default())
+        Self::with_store(registration, handler, MemoryStore::new(), DispatchConfig::default())
     }
 }
 
@@ -81,7 +81,7 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
         registration: ValidatedRegistration,
         handler: H,
         store: S,
-        config: Config,
+        config: DispatchConfig,
     ) -> Self {
         let path_prefix = config
             .path_prefix
@@ -122,7 +122,7 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
     }
 
     /// The configuration.
-    pub fn config(&self) -> &Config {
+    pub fn config(&self) -> &DispatchConfig {
         &self.inner.config
     }
 

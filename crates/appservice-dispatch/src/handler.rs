@@ -99,7 +99,7 @@ pub trait Handler: Send + Sync + 'static {
     /// one-time-key counts, fallback key types and ephemeral events (see
     /// [`Transaction`]'s accessors). Called before the transaction's events (keys before the
     /// ciphertexts that need them), once per transaction. Default: ignore.
-    fn ephemeral(
+    fn ephemeral_and_device_data(
         &self,
         txn: &TransactionContext<'_>,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send {
@@ -194,11 +194,11 @@ impl<H: Handler> Handler for std::sync::Arc<H> {
         (**self).event(txn, event)
     }
 
-    fn ephemeral(
+    fn ephemeral_and_device_data(
         &self,
         txn: &TransactionContext<'_>,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send {
-        (**self).ephemeral(txn)
+        (**self).ephemeral_and_device_data(txn)
     }
 
     fn query_user(

@@ -15,8 +15,8 @@
 //! * **Auth before anything else**: `Authorization: Bearer` (any case) or `?access_token=`;
 //!   both present must agree. Missing → 401 `M_MISSING_TOKEN`, wrong → 403 `M_FORBIDDEN`;
 //!   compared in constant time; the body is not read and no handler or store is touched first.
-//! * **Bodies**: over [`Config::max_body_bytes`] or with more than [`Config::max_events`]
-//!   events → 413 `M_TOO_LARGE`; not JSON → 400
+//! * **Bodies**: over [`DispatchConfig::max_body_bytes`] or with more than
+//!   [`DispatchConfig::max_events`] events → 413 `M_TOO_LARGE`; not JSON → 400
 //!   `M_NOT_JSON`; no `events` list → 400 `M_BAD_JSON`. A malformed event does not fail the
 //!   transaction: it reaches the handler with `envelope: None`.
 //! * **Transactions, exactly once in effect, in order**: a transaction is acknowledged with
@@ -27,8 +27,9 @@
 //!   its answer. Transactions are handled one at a time, in arrival order.
 //! * **Retries**: within one process, a retry does not hand the handler the events (or the
 //!   ephemeral data) that a failed attempt already handled successfully. Synapse retries a
-//!   failed transaction *without* its ephemeral and to-device data, so [`Handler::ephemeral`]
-//!   runs first, on the first attempt, before the events; if it fails, that data is not
+//!   failed transaction *without* its ephemeral and to-device data, so
+//!   [`Handler::ephemeral_and_device_data`] runs first, on the first attempt, before the
+//!   events; if it fails, that data is not
 //!   redelivered by Synapse (it is by homeservers that resend whole transactions).
 //!   After a restart, what the store recorded is never handled again; a transaction whose
 //!   record was lost in a crash is handled again in full (see the store's contract).
@@ -73,7 +74,7 @@ pub mod route;
 pub mod store;
 mod sync;
 
-pub use config::{Config, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_EVENTS, RoomConcurrency};
+pub use config::{DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_EVENTS, DispatchConfig, RoomConcurrency};
 pub use dispatcher::{Dispatcher, Disposition, Rejection, Report, error_response};
 pub use handler::{BoxError, Event, Handler, HandlerError, TransactionContext};
 pub use store::{Fingerprint, MemoryStore, StoreError, TransactionStore};

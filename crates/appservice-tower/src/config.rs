@@ -1,4 +1,4 @@
-//! [`ServiceConfig`]: timeouts, health endpoints and readiness of the HTTP service.
+//! [`AppserviceConfig`]: timeouts, health endpoints and readiness of the HTTP service.
 
 use std::{
     sync::{
@@ -55,7 +55,7 @@ impl Readiness {
 /// Configuration of the HTTP service around the dispatcher.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
-pub struct ServiceConfig {
+pub struct AppserviceConfig {
     /// See [`DEFAULT_READ_TIMEOUT`].
     pub read_timeout: Duration,
     /// See [`DEFAULT_QUERY_TIMEOUT`].
@@ -72,11 +72,11 @@ pub struct ServiceConfig {
     pub body_budget: usize,
 }
 
-/// The default [`ServiceConfig::body_budget`]: 128 MiB, four bodies at the dispatcher's default
+/// The default [`AppserviceConfig::body_budget`]: 128 MiB, four bodies at the dispatcher's default
 /// limit. A homeserver sends one transaction at a time (plus small queries).
 pub const DEFAULT_BODY_BUDGET: usize = 128 << 20;
 
-impl Default for ServiceConfig {
+impl Default for AppserviceConfig {
     fn default() -> Self {
         Self {
             read_timeout: DEFAULT_READ_TIMEOUT,
@@ -88,7 +88,7 @@ impl Default for ServiceConfig {
     }
 }
 
-impl ServiceConfig {
+impl AppserviceConfig {
     /// The defaults.
     pub fn new() -> Self {
         Self::default()

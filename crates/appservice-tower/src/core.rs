@@ -16,7 +16,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
-use crate::{BoxError, BoxFuture, ServiceConfig, budget::BodyBudget, config::Readiness};
+use crate::{AppserviceConfig, BoxError, BoxFuture, budget::BodyBudget, config::Readiness};
 
 /// The part of [`Dispatcher`] the service needs, object-safe.
 pub(crate) trait ErasedDispatcher: Send + Sync + 'static {
@@ -49,7 +49,7 @@ impl<H: Handler, S: TransactionStore> ErasedDispatcher for Dispatcher<H, S> {
 pub(crate) struct Core {
     pub(crate) dispatcher: Box<dyn ErasedDispatcher>,
     pub(crate) budget: BodyBudget,
-    pub(crate) config: ServiceConfig,
+    pub(crate) config: AppserviceConfig,
     pub(crate) readiness: Readiness,
     pub(crate) tasks: TaskTracker,
     #[cfg(feature = "metrics")]

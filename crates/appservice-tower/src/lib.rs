@@ -146,8 +146,8 @@ mod serve;
 mod service;
 
 pub use config::{
-    DEFAULT_BODY_BUDGET, DEFAULT_QUERY_TIMEOUT, DEFAULT_READ_TIMEOUT, HealthPaths, Readiness,
-    ServiceConfig,
+    AppserviceConfig, DEFAULT_BODY_BUDGET, DEFAULT_QUERY_TIMEOUT, DEFAULT_READ_TIMEOUT,
+    HealthPaths, Readiness,
 };
 pub use serve::{ServeConfig, serve, serve_with};
 pub use service::{Appservice, AppserviceLayer, NotFound, ResponseFuture};

@@ -18,7 +18,7 @@ use tokio_util::task::TaskTracker;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::{Body, BoxError, ServiceConfig, config::Readiness, core::Core};
+use crate::{AppserviceConfig, Body, BoxError, config::Readiness, core::Core};
 
 /// Wraps a service so that Application Service API requests go to a [`Dispatcher`] and
 /// everything else to the wrapped service (your own routes).
@@ -38,15 +38,15 @@ impl fmt::Debug for AppserviceLayer {
 }
 
 impl AppserviceLayer {
-    /// A layer with the default [`ServiceConfig`].
+    /// A layer with the default [`AppserviceConfig`].
     pub fn new<H: Handler, S: TransactionStore>(dispatcher: Dispatcher<H, S>) -> Self {
-        Self::with_config(dispatcher, ServiceConfig::default())
+        Self::with_config(dispatcher, AppserviceConfig::default())
     }
 
     /// A layer with this configuration.
     pub fn with_config<H: Handler, S: TransactionStore>(
         dispatcher: Dispatcher<H, S>,
-        config: ServiceConfig,
+        config: AppserviceConfig,
     ) -> Self {
         Self {
             core: Arc::new(Core {
@@ -61,7 +61,7 @@ impl AppserviceLayer {
         }
     }
 
-    /// Serves this Prometheus handle's exposition at [`ServiceConfig::metrics_path`].
+    /// Serves this Prometheus handle's exposition at [`AppserviceConfig::metrics_path`].
     ///
     /// # Panics
     ///
@@ -128,7 +128,7 @@ impl Appservice<NotFound> {
     /// A standalone service with this configuration.
     pub fn with_config<H: Handler, S: TransactionStore>(
         dispatcher: Dispatcher<H, S>,
-        config: ServiceConfig,
+        config: AppserviceConfig,
     ) -> Self {
         AppserviceLayer::with_config(dispatcher, config).layer(NotFound)
     }

@@ -258,7 +258,10 @@ impl Handler for EchoHandler {
         }
     }
 
-    async fn ephemeral(&self, txn: &TransactionContext<'_>) -> Result<(), HandlerError> {
+    async fn ephemeral_and_device_data(
+        &self,
+        txn: &TransactionContext<'_>,
+    ) -> Result<(), HandlerError> {
         for data in txn.transaction.ephemeral_data() {
             match data {
                 Ok(EphemeralData::Typing(typing)) => tracing::debug!(

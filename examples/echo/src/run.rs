@@ -7,9 +7,9 @@ use appservice_client::{
     Client, HyperTransport, Identity, RetryPolicy, ruma_client_api::account::whoami,
     ruma_common::OwnedServerName,
 };
-use appservice_dispatch::{Config, Dispatcher, RoomConcurrency, TransactionStore};
+use appservice_dispatch::{DispatchConfig, Dispatcher, RoomConcurrency, TransactionStore};
 use appservice_fs_store::FileStore;
-use appservice_tower::{Appservice, HealthPaths, ServeConfig, ServiceConfig, serve_with};
+use appservice_tower::{Appservice, AppserviceConfig, HealthPaths, ServeConfig, serve_with};
 use appservice_types::ValidatedRegistration;
 use tokio::net::TcpListener;
 
@@ -20,14 +20,14 @@ pub const FAIL_TRANSACTIONS_ENV: &str = "ECHO_FAIL_TRANSACTIONS";
 
 /// The dispatcher configuration of the echo: events of different rooms are handled
 /// concurrently (each room in order), so one slow room does not hold back the others.
-pub fn dispatcher_config() -> Config {
-    Config::new().room_concurrency(RoomConcurrency::PerRoom)
+pub fn dispatcher_config() -> DispatchConfig {
+    DispatchConfig::new().room_concurrency(RoomConcurrency::PerRoom)
 }
 
 /// The HTTP service configuration of the echo: the default timeouts, and the health endpoints
 /// `/_matrix/mau/live` and `/_matrix/mau/ready`.
-pub fn service_config() -> ServiceConfig {
-    ServiceConfig::new().health(HealthPaths::default())
+pub fn service_config() -> AppserviceConfig {
+    AppserviceConfig::new().health(HealthPaths::default())
 }
 
 /// The echo's HTTP service: `handler` behind a dispatcher with [`dispatcher_config`] and

@@ -30,11 +30,11 @@ pub(super) fn json_response(status: StatusCode, body: Bytes) -> Response<Bytes> 
     response
 }
 
-/// What [`Dispatcher::dispatch_with_report`] did with a request.
+/// What [`Dispatcher::dispatch_with_report`](crate::Dispatcher::dispatch_with_report) did with a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Report {
-    /// The route's name ([`Route::name`]), if the request had one.
+    /// The route's name ([`Route::name`](crate::route::Route::name)), if the request had one.
     pub route: Option<&'static str>,
     /// The transaction ID, for a transaction.
     pub txn_id: Option<String>,
@@ -67,7 +67,7 @@ pub enum Disposition {
     Failed,
 }
 
-/// A request refused before its body is read (by [`Dispatcher::check_head`]).
+/// A request refused before its body is read (by [`Dispatcher::check_head`](crate::Dispatcher::check_head)).
 #[derive(Clone, Debug)]
 pub struct Rejection {
     pub(super) error: MatrixError,

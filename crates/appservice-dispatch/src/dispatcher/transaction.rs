@@ -158,7 +158,7 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
         let (mut ephemeral_done, mut events_done) =
             self.take_progress(ctx.txn_id, fingerprint.current);
         if !ephemeral_done && has_ephemeral(ctx.transaction) {
-            if let Err(e) = self.inner.handler.ephemeral(ctx).await {
+            if let Err(e) = self.inner.handler.ephemeral_and_device_data(ctx).await {
                 self.save_progress(ctx.txn_id, fingerprint.current, false, events_done);
                 return Err(handler_failure(ctx.txn_id, "ephemeral", e));
             }

@@ -217,7 +217,7 @@ proptest! {
         let k = k % n;
         let handler = Slow::default();
         handler.fail.lock().unwrap().push((format!("${k}"), 1));
-        let config = appservice_dispatch::Config::new()
+        let config = appservice_dispatch::DispatchConfig::new()
             .room_concurrency(appservice_dispatch::RoomConcurrency::PerRoom);
         let d = Dispatcher::with_store(
             registration("null"),

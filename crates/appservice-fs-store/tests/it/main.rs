@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use appservice_dispatch::{Config, Dispatcher, Fingerprint, TransactionStore};
+use appservice_dispatch::{DispatchConfig, Dispatcher, Fingerprint, TransactionStore};
 use appservice_fs_store::FileStore;
 use futures::executor::block_on;
 
@@ -82,7 +82,7 @@ fn crash_child() {
     let Some(dir) = std::env::var_os(CHILD_ENV) else { return };
     let store = FileStore::open(&dir).unwrap();
     let handler = Recorder::new(Script::default());
-    let d = Dispatcher::with_store(registration("null"), handler, store, Config::new());
+    let d = Dispatcher::with_store(registration("null"), handler, store, DispatchConfig::new());
     for i in 0..50 {
         let id = format!("${i}");
         assert_eq!(
@@ -108,7 +108,8 @@ fn survives_a_crash() {
     assert_eq!(store.len(), 50, "every acknowledged transaction survived the crash");
     // After the restart, the homeserver's retries are acknowledged without the handler.
     let handler = Recorder::new(Script::default());
-    let d = Dispatcher::with_store(registration("null"), handler.clone(), store, Config::new());
+    let d =
+        Dispatcher::with_store(registration("null"), handler.clone(), store, DispatchConfig::new());
     for i in [0, 17, 49] {
         let id = format!("${i}");
         assert_eq!(
@@ -148,7 +149,12 @@ fn a_v1_log_of_an_older_version_still_acknowledges_its_transactions() {
     std::fs::write(&log, v1_line("7", &["$a", "$b"]) + &v1_line("8", &["$c"])).unwrap();
     let retry = |store: FileStore, txn_id: &str, events: &[(&str, &str)]| {
         let handler = Recorder::new(Script::default());
-        let d = Dispatcher::with_store(registration("null"), handler.clone(), store, Config::new());
+        let d = Dispatcher::with_store(
+            registration("null"),
+            handler.clone(),
+            store,
+            DispatchConfig::new(),
+        );
         let status = block_on(d.dispatch(put_txn(txn_id, body(events)))).status();
         (status.as_u16(), handler.take_calls().len())
     };

@@ -2,7 +2,7 @@
 
 use appservice_conformance::handler::{HS_TOKEN, Recorder, Script, registration};
 use appservice_dispatch::Dispatcher;
-use appservice_tower::{Appservice, AppserviceLayer, HealthPaths, ServiceConfig};
+use appservice_tower::{Appservice, AppserviceConfig, AppserviceLayer, HealthPaths};
 use axum::{Router, routing::get};
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -85,8 +85,10 @@ async fn health_endpoints_are_off_by_default_and_unauthenticated_when_on() {
     let off = Appservice::new(dispatcher());
     let live = || http::Request::get("/_matrix/mau/live").body(axum::body::Body::empty()).unwrap();
     assert_eq!(text(off.oneshot(live()).await.unwrap()).await.0, 404);
-    let on =
-        Appservice::with_config(dispatcher(), ServiceConfig::new().health(HealthPaths::default()));
+    let on = Appservice::with_config(
+        dispatcher(),
+        AppserviceConfig::new().health(HealthPaths::default()),
+    );
     assert_eq!(text(on.clone().oneshot(live()).await.unwrap()).await, (200, "{}".to_owned()));
     let ready =
         || http::Request::get("/_matrix/mau/ready").body(axum::body::Body::empty()).unwrap();
@@ -99,9 +101,11 @@ async fn health_endpoints_are_off_by_default_and_unauthenticated_when_on() {
 #[tokio::test]
 async fn metrics_are_exposed() {
     let handle = appservice_tower::metrics::install_prometheus().unwrap();
-    let layer =
-        AppserviceLayer::with_config(dispatcher(), ServiceConfig::new().metrics_path("/metrics"))
-            .with_prometheus(handle);
+    let layer = AppserviceLayer::with_config(
+        dispatcher(),
+        AppserviceConfig::new().metrics_path("/metrics"),
+    )
+    .with_prometheus(handle);
     let svc = tower::Layer::layer(&layer, appservice_tower::NotFound);
     assert_eq!(text(svc.clone().oneshot(put_empty()).await.unwrap()).await.0, 200);
     assert_eq!(text(svc.clone().oneshot(put_empty()).await.unwrap()).await.0, 200);

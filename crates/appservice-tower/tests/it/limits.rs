@@ -10,9 +10,9 @@ use std::{
 
 use appservice_conformance::handler::{HS_TOKEN, registration};
 use appservice_dispatch::{
-    Config, Dispatcher, Event, Handler, HandlerError, MemoryStore, TransactionContext,
+    DispatchConfig, Dispatcher, Event, Handler, HandlerError, MemoryStore, TransactionContext,
 };
-use appservice_tower::{Appservice, ServeConfig, ServiceConfig};
+use appservice_tower::{Appservice, AppserviceConfig, ServeConfig};
 use appservice_types::ruma_common::UserId;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -39,12 +39,12 @@ impl Handler for SlowQueries {
     }
 }
 
-async fn server(config: ServiceConfig, max_body: usize, handler: SlowQueries) -> Server {
+async fn server(config: AppserviceConfig, max_body: usize, handler: SlowQueries) -> Server {
     let dispatcher = Dispatcher::with_store(
         registration("http://127.0.0.1:9000"),
         handler,
         MemoryStore::new(),
-        Config::new().max_body_bytes(max_body),
+        DispatchConfig::new().max_body_bytes(max_body),
     );
     Server::start(Appservice::with_config(dispatcher, config), ServeConfig::new()).await
 }
@@ -72,7 +72,7 @@ async fn raw(
 
 #[tokio::test]
 async fn a_streamed_oversized_body_is_refused_while_reading() {
-    let server = server(ServiceConfig::new(), 64 * 1024, SlowQueries::default()).await;
+    let server = server(AppserviceConfig::new(), 64 * 1024, SlowQueries::default()).await;
     let head = format!(
         "PUT /_matrix/app/v1/transactions/1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {HS_TOKEN}\r\n\
          Transfer-Encoding: chunked\r\n\r\n"
@@ -92,7 +92,7 @@ async fn a_streamed_oversized_body_is_refused_while_reading() {
 
 #[tokio::test]
 async fn a_declared_oversized_body_is_refused_before_reading() {
-    let server = server(ServiceConfig::new(), 1024, SlowQueries::default()).await;
+    let server = server(AppserviceConfig::new(), 1024, SlowQueries::default()).await;
     let head = format!(
         "PUT /_matrix/app/v1/transactions/1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {HS_TOKEN}\r\n\
          Content-Length: 1000000000\r\n\r\n"
@@ -103,7 +103,7 @@ async fn a_declared_oversized_body_is_refused_before_reading() {
 
 #[tokio::test]
 async fn an_unauthenticated_body_is_never_read() {
-    let server = server(ServiceConfig::new(), 1024, SlowQueries::default()).await;
+    let server = server(AppserviceConfig::new(), 1024, SlowQueries::default()).await;
     let head = "PUT /_matrix/app/v1/transactions/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n";
     let response = raw(&server, head, [], Duration::ZERO).await;
     assert!(response.starts_with("HTTP/1.1 401"), "{response}");
@@ -112,7 +112,7 @@ async fn an_unauthenticated_body_is_never_read() {
 #[tokio::test]
 async fn a_slow_body_times_out() {
     let server = server(
-        ServiceConfig::new().read_timeout(Duration::from_millis(300)),
+        AppserviceConfig::new().read_timeout(Duration::from_millis(300)),
         1024,
         SlowQueries::default(),
     )
@@ -131,7 +131,7 @@ async fn a_slow_body_times_out() {
 async fn a_slow_query_is_answered_in_time_and_still_finishes() {
     let handler = SlowQueries::default();
     let server = server(
-        ServiceConfig::new().query_timeout(Duration::from_millis(150)),
+        AppserviceConfig::new().query_timeout(Duration::from_millis(150)),
         1024,
         handler.clone(),
     )

@@ -156,7 +156,7 @@ async fn bodies_in_flight_are_bounded_by_the_budget() {
     let release = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
     let app = Appservice::with_config(
         Dispatcher::new(registration("null"), Blocking(release.clone())),
-        appservice_tower::ServiceConfig::new().body_budget(4_000),
+        appservice_tower::AppserviceConfig::new().body_budget(4_000),
     );
     // A 3 000-byte transaction is being handled: its body is held.
     let first = tokio::spawn(app.clone().oneshot(transaction("1", 2_800)));
