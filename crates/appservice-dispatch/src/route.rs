@@ -55,26 +55,21 @@ pub enum Route {
 impl Route {
     /// The one method this endpoint accepts.
     pub fn method(&self) -> Method {
-        match self {
-            Self::Transaction { .. } => Method::PUT,
-            Self::Ping => Method::POST,
-            _ => Method::GET,
-        }
+        self.endpoint().method.clone()
     }
 
     /// A short name for logs and metrics (`transaction`, `query_user`, …).
     pub fn name(&self) -> &'static str {
-        match self {
-            Self::Transaction { .. } => "transaction",
-            Self::QueryUser { .. } => "query_user",
-            Self::QueryRoomAlias { .. } => "query_room_alias",
-            Self::Ping => "ping",
-            Self::ThirdPartyProtocol { .. } => "thirdparty_protocol",
-            Self::ThirdPartyUsers { .. } => "thirdparty_users",
-            Self::ThirdPartyLocations { .. } => "thirdparty_locations",
-            Self::ThirdPartyUserLookup => "thirdparty_user_lookup",
-            Self::ThirdPartyLocationLookup => "thirdparty_location_lookup",
-        }
+        self.endpoint().name
+    }
+
+    /// This route's declaration in [`ENDPOINTS`].
+    fn endpoint(&self) -> &'static Endpoint {
+        let kind = std::mem::discriminant(self);
+        ENDPOINTS
+            .iter()
+            .find(|e| std::mem::discriminant(&(e.build)(String::new())) == kind)
+            .unwrap_or(&ENDPOINTS[0]) // unreachable: every variant has a row (tested)
     }
 }
 
@@ -137,74 +132,116 @@ impl RouteError {
     }
 }
 
-#[derive(Clone, Copy)]
-enum Shape {
-    Transaction,
-    User,
-    Alias,
-    Ping,
-    Protocol,
-    UsersFor,
-    LocationsFor,
-    UserLookup,
-    LocationLookup,
+/// One endpoint of the Application Service API: everything routing knows about it. Routing,
+/// the 405 `Allow` header, the names in logs and metrics and the legacy paths all come from
+/// this table; to add an endpoint, add a [`Route`] variant and a row here (then a `Handler`
+/// method and its arm in the dispatcher).
+struct Endpoint {
+    /// The name in logs, metrics and reports.
+    name: &'static str,
+    /// The one method it accepts.
+    method: Method,
+    /// Its path under `/_matrix/app/v1`. A path ending in `/` takes the rest of the request's
+    /// path, percent-decoded, as its parameter; any other must match the whole path.
+    path: &'static str,
+    /// Older paths for the same endpoint (served unless `legacy_routes` is off, AS-ROUTE-5).
+    legacy: &'static [&'static str],
+    /// The route, from the decoded parameter (empty for paths without one).
+    build: fn(String) -> Route,
 }
 
-/// `(path or prefix, shape, legacy)`. A prefix that ends with `/` takes the rest of the path as
-/// its parameter; any other entry must match the whole path.
-const TABLE: &[(&str, Shape, bool)] = &[
-    ("/_matrix/app/v1/transactions/", Shape::Transaction, false),
-    ("/_matrix/app/v1/users/", Shape::User, false),
-    ("/_matrix/app/v1/rooms/", Shape::Alias, false),
-    ("/_matrix/app/v1/ping", Shape::Ping, false),
-    ("/_matrix/app/v1/thirdparty/protocol/", Shape::Protocol, false),
-    ("/_matrix/app/v1/thirdparty/user/", Shape::UsersFor, false),
-    ("/_matrix/app/v1/thirdparty/location/", Shape::LocationsFor, false),
-    ("/_matrix/app/v1/thirdparty/user", Shape::UserLookup, false),
-    ("/_matrix/app/v1/thirdparty/location", Shape::LocationLookup, false),
-    ("/transactions/", Shape::Transaction, true),
-    ("/users/", Shape::User, true),
-    ("/rooms/", Shape::Alias, true),
-    ("/_matrix/app/unstable/fi.mau.msc2659/ping", Shape::Ping, true),
-    ("/_matrix/app/unstable/thirdparty/protocol/", Shape::Protocol, true),
-    ("/_matrix/app/unstable/thirdparty/user/", Shape::UsersFor, true),
-    ("/_matrix/app/unstable/thirdparty/location/", Shape::LocationsFor, true),
-    ("/_matrix/app/unstable/thirdparty/user", Shape::UserLookup, true),
-    ("/_matrix/app/unstable/thirdparty/location", Shape::LocationLookup, true),
+/// Every endpoint, in matching order (a longer path before its prefix where both exist).
+const ENDPOINTS: &[Endpoint] = &[
+    Endpoint {
+        name: "transaction",
+        method: Method::PUT,
+        path: "/_matrix/app/v1/transactions/",
+        legacy: &["/transactions/"],
+        build: |txn_id| Route::Transaction { txn_id },
+    },
+    Endpoint {
+        name: "query_user",
+        method: Method::GET,
+        path: "/_matrix/app/v1/users/",
+        legacy: &["/users/"],
+        build: |user_id| Route::QueryUser { user_id },
+    },
+    Endpoint {
+        name: "query_room_alias",
+        method: Method::GET,
+        path: "/_matrix/app/v1/rooms/",
+        legacy: &["/rooms/"],
+        build: |alias| Route::QueryRoomAlias { alias },
+    },
+    Endpoint {
+        name: "ping",
+        method: Method::POST,
+        path: "/_matrix/app/v1/ping",
+        legacy: &["/_matrix/app/unstable/fi.mau.msc2659/ping"],
+        build: |_| Route::Ping,
+    },
+    Endpoint {
+        name: "thirdparty_protocol",
+        method: Method::GET,
+        path: "/_matrix/app/v1/thirdparty/protocol/",
+        legacy: &["/_matrix/app/unstable/thirdparty/protocol/"],
+        build: |protocol| Route::ThirdPartyProtocol { protocol },
+    },
+    Endpoint {
+        name: "thirdparty_users",
+        method: Method::GET,
+        path: "/_matrix/app/v1/thirdparty/user/",
+        legacy: &["/_matrix/app/unstable/thirdparty/user/"],
+        build: |protocol| Route::ThirdPartyUsers { protocol },
+    },
+    Endpoint {
+        name: "thirdparty_locations",
+        method: Method::GET,
+        path: "/_matrix/app/v1/thirdparty/location/",
+        legacy: &["/_matrix/app/unstable/thirdparty/location/"],
+        build: |protocol| Route::ThirdPartyLocations { protocol },
+    },
+    Endpoint {
+        name: "thirdparty_user_lookup",
+        method: Method::GET,
+        path: "/_matrix/app/v1/thirdparty/user",
+        legacy: &["/_matrix/app/unstable/thirdparty/user"],
+        build: |_| Route::ThirdPartyUserLookup,
+    },
+    Endpoint {
+        name: "thirdparty_location_lookup",
+        method: Method::GET,
+        path: "/_matrix/app/v1/thirdparty/location",
+        legacy: &["/_matrix/app/unstable/thirdparty/location"],
+        build: |_| Route::ThirdPartyLocationLookup,
+    },
 ];
+
+/// The parameter of `path` under the endpoint path `pattern` (`Some("")` for an exact match of
+/// a path without parameter), or `None` if it does not match.
+fn match_path<'p>(pattern: &str, path: &'p str) -> Option<&'p str> {
+    if pattern.ends_with('/') {
+        path.strip_prefix(pattern).filter(|rest| !rest.is_empty())
+    } else {
+        (path == pattern).then_some("")
+    }
+}
 
 impl Router {
     /// Finds the route of `method` and `path` (the path only, without the query).
     pub(crate) fn route(&self, method: &Method, path: &str) -> Result<Matched, RouteError> {
         let path = self.strip_prefix(path);
-        for &(prefix, shape, legacy) in TABLE {
-            if legacy && !self.legacy_routes {
-                continue;
+        let current = ENDPOINTS.iter().map(|e| (e, e.path, false));
+        let legacy = ENDPOINTS.iter().flat_map(|e| e.legacy.iter().map(move |p| (e, *p, true)));
+        let legacy = legacy.filter(|_| self.legacy_routes);
+        for (endpoint, pattern, legacy) in current.chain(legacy) {
+            let Some(raw) = match_path(pattern, path) else { continue };
+            let param =
+                percent_decode_str(raw).decode_utf8().map_err(|_| RouteError::BadParameter)?;
+            if endpoint.method != *method {
+                return Err(RouteError::MethodNotAllowed { allow: endpoint.method.clone() });
             }
-            let param = if prefix.ends_with('/') {
-                match path.strip_prefix(prefix) {
-                    Some(rest) if !rest.is_empty() => Some(rest),
-                    _ => continue,
-                }
-            } else if path == prefix {
-                None
-            } else {
-                continue;
-            };
-            let decoded = match param {
-                Some(raw) => Some(
-                    percent_decode_str(raw)
-                        .decode_utf8()
-                        .map_err(|_| RouteError::BadParameter)?
-                        .into_owned(),
-                ),
-                None => None,
-            };
-            let route = build(shape, decoded.unwrap_or_default());
-            if route.method() != *method {
-                return Err(RouteError::MethodNotAllowed { allow: route.method() });
-            }
-            return Ok(Matched { route, legacy });
+            return Ok(Matched { route: (endpoint.build)(param.into_owned()), legacy });
         }
         Err(RouteError::UnknownEndpoint)
     }
@@ -224,20 +261,6 @@ impl Router {
             Some(rest) if rest.starts_with('/') => rest,
             _ => path,
         }
-    }
-}
-
-fn build(shape: Shape, param: String) -> Route {
-    match shape {
-        Shape::Transaction => Route::Transaction { txn_id: param },
-        Shape::User => Route::QueryUser { user_id: param },
-        Shape::Alias => Route::QueryRoomAlias { alias: param },
-        Shape::Ping => Route::Ping,
-        Shape::Protocol => Route::ThirdPartyProtocol { protocol: param },
-        Shape::UsersFor => Route::ThirdPartyUsers { protocol: param },
-        Shape::LocationsFor => Route::ThirdPartyLocations { protocol: param },
-        Shape::UserLookup => Route::ThirdPartyUserLookup,
-        Shape::LocationLookup => Route::ThirdPartyLocationLookup,
     }
 }
 
@@ -310,6 +333,33 @@ mod tests {
             router.route(&Method::PUT, "/bridgex/_matrix/app/v1/transactions/1"),
             Err(RouteError::UnknownEndpoint)
         );
+    }
+
+    #[test]
+    fn every_route_has_one_declaration() {
+        let routes = [
+            Route::Transaction { txn_id: String::new() },
+            Route::QueryUser { user_id: String::new() },
+            Route::QueryRoomAlias { alias: String::new() },
+            Route::Ping,
+            Route::ThirdPartyProtocol { protocol: String::new() },
+            Route::ThirdPartyUsers { protocol: String::new() },
+            Route::ThirdPartyLocations { protocol: String::new() },
+            Route::ThirdPartyUserLookup,
+            Route::ThirdPartyLocationLookup,
+        ];
+        assert_eq!(routes.len(), ENDPOINTS.len());
+        for (route, endpoint) in routes.iter().zip(ENDPOINTS) {
+            assert_eq!(route.name(), endpoint.name, "{route:?}");
+            // Its own path routes to it.
+            let path = if endpoint.path.ends_with('/') {
+                format!("{}x", endpoint.path)
+            } else {
+                endpoint.path.to_owned()
+            };
+            let matched = r(endpoint.method.clone(), &path).unwrap();
+            assert_eq!(std::mem::discriminant(&matched.route), std::mem::discriminant(route));
+        }
     }
 
     proptest! {
