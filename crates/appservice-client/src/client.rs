@@ -28,8 +28,8 @@ use ruma_common::{
 use tower_service::Service;
 
 use crate::{
-    BoxError, ClientError, Identity, Intent, PingError, PingTracker, RetryPolicy, Secret, Sleeper,
-    ValidatedRegistration,
+    BoxError, ClientError, Identity, Intent, InvalidArgumentKind, MissingConfig, PingError,
+    PingTracker, RetryPolicy, Secret, Sleeper, ValidatedRegistration,
     request::{PathInput, Prepared, Received, prepare},
     retry::{self, Decision, SleeperName},
 };
@@ -156,16 +156,19 @@ impl<S> Client<S> {
         server_name: OwnedServerName,
         transport: S,
     ) -> Result<Self, ClientError> {
-        let url = url::Url::parse(homeserver_url)
-            .map_err(|e| ClientError::InvalidArgument(format!("homeserver URL: {e}")))?;
+        let url = url::Url::parse(homeserver_url).map_err(|e| {
+            ClientError::invalid(InvalidArgumentKind::HomeserverUrl, format!("homeserver URL: {e}"))
+        })?;
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-            return Err(ClientError::InvalidArgument(
-                "homeserver URL: must be http:// or https:// with a host".to_owned(),
+            return Err(ClientError::invalid(
+                InvalidArgumentKind::HomeserverUrl,
+                "homeserver URL: must be http:// or https:// with a host",
             ));
         }
         if url.query().is_some() || url.fragment().is_some() {
-            return Err(ClientError::InvalidArgument(
-                "homeserver URL: must not have a query or fragment".to_owned(),
+            return Err(ClientError::invalid(
+                InvalidArgumentKind::HomeserverUrl,
+                "homeserver URL: must not have a query or fragment",
             ));
         }
         let homeserver = url.as_str().trim_end_matches('/').to_owned();
@@ -219,8 +222,13 @@ impl<S> Client<S> {
     /// Sets the registration's `sender_localpart`: the bot user, which [`Client::bot`] returns,
     /// which is never registered, and which invites virtual users in [`Intent::ensure_joined`].
     pub fn with_sender_localpart(mut self, localpart: &str) -> Result<Self, ClientError> {
-        let bot = UserId::parse(format!("@{localpart}:{}", self.config.server_name))
-            .map_err(|e| ClientError::InvalidArgument(format!("sender_localpart: {e}")))?;
+        let bot =
+            UserId::parse(format!("@{localpart}:{}", self.config.server_name)).map_err(|e| {
+                ClientError::invalid(
+                    InvalidArgumentKind::SenderLocalpart,
+                    format!("sender_localpart: {e}"),
+                )
+            })?;
         self.config_mut().bot = Some(bot);
         Ok(self)
     }
@@ -450,10 +458,10 @@ where
             return Ok(());
         }
         if user_id.server_name() != self.config.server_name {
-            return Err(ClientError::InvalidArgument(format!(
-                "{user_id} is not on this appservice's server {}",
-                self.config.server_name
-            )));
+            return Err(ClientError::invalid(
+                InvalidArgumentKind::ForeignUser,
+                format!("{user_id} is not on this appservice's server {}", self.config.server_name),
+            ));
         }
         let flight = {
             let mut registered = lock(&self.state.registered);
@@ -493,7 +501,7 @@ where
             .config
             .appservice_id
             .clone()
-            .ok_or(ClientError::Config("the appservice id (with_appservice_id)"))?;
+            .ok_or(ClientError::Config(MissingConfig::AppserviceId))?;
         let mut request = request_ping::v1::Request::new(id);
         request.transaction_id = transaction_id.map(OwnedTransactionId::from);
         // 502/504 from the ping are answers about the appservice (M_CONNECTION_FAILED…), not

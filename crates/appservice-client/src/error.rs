@@ -56,13 +56,66 @@ pub enum ClientError {
     /// The request could not be built (ruma could not serialize it, or an argument is invalid).
     #[error("cannot build the request: {0}")]
     Build(#[source] SharedError),
-    /// The call needs a piece of configuration the client does not have (e.g. the appservice
-    /// `id` for the ping, or `sender_localpart` for the bot).
+    /// The call needs a piece of configuration the client does not have.
     #[error("client is not configured for this call: {0}")]
-    Config(&'static str),
+    Config(MissingConfig),
     /// An argument is not acceptable, e.g. a user outside this homeserver.
     #[error("invalid argument: {0}")]
-    InvalidArgument(String),
+    InvalidArgument(InvalidArgument),
+}
+
+/// The configuration a call needs and the client lacks ([`ClientError::Config`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MissingConfig {
+    /// The registration's `id` (`Client::with_appservice_id`), for the ping.
+    #[error("the appservice id (with_appservice_id)")]
+    AppserviceId,
+    /// The registration's `sender_localpart` (`Client::with_sender_localpart`), for the bot.
+    #[error("the bot (with_sender_localpart)")]
+    SenderLocalpart,
+}
+
+/// An argument the client refused ([`ClientError::InvalidArgument`]): what kind, and a message.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct InvalidArgument {
+    kind: InvalidArgumentKind,
+    message: String,
+}
+
+/// Which argument was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InvalidArgumentKind {
+    /// The homeserver URL (not http(s) with a host, or with a query or fragment).
+    HomeserverUrl,
+    /// The `sender_localpart` does not make a valid user ID.
+    SenderLocalpart,
+    /// A user on another server than the appservice's.
+    ForeignUser,
+    /// An `mxc://` URI without a server name or media ID.
+    MxcUri,
+    /// The `as_token` cannot be sent in a header.
+    AsToken,
+}
+
+impl InvalidArgument {
+    pub(crate) fn new(kind: InvalidArgumentKind, message: impl Into<String>) -> Self {
+        Self { kind, message: message.into() }
+    }
+
+    /// Which argument was refused.
+    pub fn kind(&self) -> InvalidArgumentKind {
+        self.kind
+    }
+}
+
+impl ClientError {
+    /// An invalid argument of this kind.
+    pub(crate) fn invalid(kind: InvalidArgumentKind, message: impl Into<String>) -> Self {
+        Self::InvalidArgument(InvalidArgument::new(kind, message))
+    }
 }
 
 /// Displays `" (retry after …)"` when there is a hint.

@@ -35,7 +35,9 @@ use ruma_events::{
 use serde_json::value::RawValue as RawJsonValue;
 use tower_service::Service;
 
-use crate::{BoxError, Client, ClientError, Identity, client::new_transaction_id};
+use crate::{
+    BoxError, Client, ClientError, Identity, InvalidArgumentKind, client::new_transaction_id,
+};
 
 /// Options of the event-sending calls: the transaction ID and the `ts` timestamp.
 ///
@@ -450,8 +452,9 @@ where
     /// v1.11).
     pub async fn download(&self, uri: &MxcUri) -> Result<get_content::v1::Response, ClientError> {
         self.ready().await?;
-        let (server_name, media_id) =
-            uri.parts().map_err(|e| ClientError::InvalidArgument(format!("{uri}: {e}")))?;
+        let (server_name, media_id) = uri.parts().map_err(|e| {
+            ClientError::invalid(InvalidArgumentKind::MxcUri, format!("{uri}: {e}"))
+        })?;
         let request = get_content::v1::Request::new(media_id.to_owned(), server_name.to_owned());
         self.client.send(request, &self.identity()).await
     }

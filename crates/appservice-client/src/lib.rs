@@ -94,7 +94,10 @@ mod transport;
 
 pub use appservice_types::{ErrorCode, Secret, ValidatedRegistration};
 pub use client::{Client, RegisterOutcome, new_transaction_id};
-pub use error::{BoxError, ClientError, PingError, SharedError};
+pub use error::{
+    BoxError, ClientError, InvalidArgument, InvalidArgumentKind, MissingConfig, PingError,
+    SharedError,
+};
 pub use intent::{Intent, SendOptions};
 pub use ping::PingTracker;
 pub use request::{Identity, PathInput};

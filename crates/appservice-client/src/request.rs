@@ -24,7 +24,7 @@ use ruma_common::{
     },
 };
 
-use crate::{ClientError, Secret, retry};
+use crate::{ClientError, InvalidArgumentKind, Secret, retry};
 
 /// The identity a request asserts (AS §Identity assertion): a virtual user, and optionally one of
 /// its devices. Empty means "the `sender_localpart` user".
@@ -140,7 +140,10 @@ where
     // HTTP/2 never puts it in the HPACK table and `Debug` of the header map hides it.
     let mut auth =
         HeaderValue::try_from(format!("Bearer {}", as_token.expose())).map_err(|_| {
-            ClientError::InvalidArgument("the as_token is not a valid header value".into())
+            ClientError::invalid(
+                InvalidArgumentKind::AsToken,
+                "the as_token is not a valid header value",
+            )
         })?;
     auth.set_sensitive(true);
     parts.headers.insert(header::AUTHORIZATION, auth);

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use appservice_client::{
-    Client, ClientError, HyperTransport, Intent, PingTracker, SendOptions,
+    Client, ClientError, HyperTransport, Intent, MissingConfig, PingTracker, SendOptions,
     ruma_client_api::room::{
         Visibility,
         create_room::{self, v3::RoomPreset},
@@ -61,7 +61,7 @@ impl EchoHandler {
         client: Client<HyperTransport>,
         registration: ValidatedRegistration,
     ) -> Result<Self, ClientError> {
-        let bot = client.bot().ok_or(ClientError::Config("the bot (with_sender_localpart)"))?;
+        let bot = client.bot().ok_or(ClientError::Config(MissingConfig::SenderLocalpart))?;
         Ok(Self {
             server_name: client.server_name().to_owned(),
             bot,
