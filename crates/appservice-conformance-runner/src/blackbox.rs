@@ -222,11 +222,14 @@ fn matches_recorded(m: &Value, r: &crate::fake_hs::Recorded, target: &Target) ->
     let m = substitute(m, target);
     m["method"].as_str().is_none_or(|x| x == r.method)
         && m["path_contains"].as_str().is_none_or(|x| r.path.contains(x))
-        && m["query_contains"].as_str().is_none_or(|x| r.query.contains(x))
-        && m["authorization"].as_str().is_none_or(|x| r.authorization.as_deref() == Some(x))
-        && m["body_subset"]
-            .as_object()
-            .is_none_or(|subset| subset.iter().all(|(k, v)| &r.body[k] == v))
+        && m["query_contains"]
+            .as_str()
+            .is_none_or(|x| r.raw_query.as_deref().unwrap_or("").contains(x))
+        && m["authorization"].as_str().is_none_or(|x| r.authorization() == Some(x))
+        && m["body_subset"].as_object().is_none_or(|subset| {
+            let body = r.json();
+            subset.iter().all(|(k, v)| &body[k] == v)
+        })
 }
 
 type SendFuture = std::pin::Pin<

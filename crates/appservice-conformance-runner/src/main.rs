@@ -287,7 +287,7 @@ async fn external_target(args: &Args, url: &str, run_id: &str) -> anyhow::Result
         Some(listen) => {
             let identity =
                 identity.context("--cs-listen needs --registration and --server-name")?;
-            let hs = fake_hs::FakeHomeserver::start(listen, identity).await?;
+            let hs = fake_hs::start(listen, identity).await?;
             println!("fake homeserver listening on {}", hs.url());
             Some(hs)
         }
@@ -330,7 +330,7 @@ impl OurStack {
             bot: format!("@_echo_bot:{server}"),
             appservice: Some((url.clone(), hs_token.clone())),
         };
-        let hs = fake_hs::FakeHomeserver::start("127.0.0.1:0", identity).await?;
+        let hs = fake_hs::start("127.0.0.1:0", identity).await?;
         let log = std::fs::File::create(dir.join("echo.log"))?;
         let child = tokio::process::Command::new(echo)
             .arg("--registration")
