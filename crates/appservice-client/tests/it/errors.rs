@@ -15,7 +15,7 @@ fn assert_no_token(text: &str) {
 async fn token_never_in_errors_or_debug() {
     let server = MockHomeserver::start(vec![
         Scripted::json(401, json!({"errcode": "M_UNKNOWN_TOKEN", "error": "Invalid access token passed.", "soft_logout": false})),
-        Scripted { status: 500, headers: vec![], body: "oops".into() },
+        Scripted::new(500, "oops"),
         Scripted::json(200, json!({"unexpected": true})),
     ])
     .await;

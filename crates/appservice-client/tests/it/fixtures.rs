@@ -22,7 +22,7 @@ use appservice_client::{
 };
 use serde_json::{Value, json};
 
-use crate::mock::{AS_TOKEN, MockHomeserver, Recorded, Scripted, Sleeps};
+use crate::mock::{AS_TOKEN, MockHomeserver, Recorded, Sleeps};
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/client")
@@ -89,8 +89,12 @@ async fn client_fixtures() {
 }
 
 async fn run(name: &str, fixture: &Value) {
-    let script =
-        fixture["responses"].as_array().unwrap().iter().map(Scripted::from_fixture).collect();
+    let script = fixture["responses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(crate::mock::scripted_from_fixture)
+        .collect();
     let server = MockHomeserver::start(script).await;
     let sleeps = Sleeps::default();
     let auto_register = fixture["client"]["auto_register"].as_bool().unwrap_or(false);
@@ -119,7 +123,7 @@ async fn run(name: &str, fixture: &Value) {
 fn check_request(ctx: &str, got: &Recorded, want: &Value) {
     assert_eq!(got.method, want["method"].as_str().unwrap(), "{ctx}: method");
     assert_eq!(got.path, want["path"].as_str().unwrap(), "{ctx}: path (as sent)");
-    let query: Value = serde_json::to_value(got.query()).unwrap();
+    let query: Value = serde_json::to_value(&got.query).unwrap();
     assert_eq!(query, want["query"], "{ctx}: query");
     if let Some(raw) = want.get("raw_query") {
         // The exact wire form, where a fixture pins the percent-encoding (IN-5).
@@ -131,7 +135,7 @@ fn check_request(ctx: &str, got: &Recorded, want: &Value) {
         Some(format!("Bearer {AS_TOKEN}").as_str()),
         "{ctx}: Authorization header"
     );
-    assert!(!got.query().contains_key("access_token"), "{ctx}: token in the query");
+    assert!(!got.query.contains_key("access_token"), "{ctx}: token in the query");
     for (name, value) in want["headers_subset"].as_object().unwrap() {
         assert_eq!(
             got.headers.get(name.as_str()).and_then(|v| v.to_str().ok()),

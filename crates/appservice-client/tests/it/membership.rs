@@ -24,7 +24,7 @@ async fn ensure_joined_invites_through_the_bot_and_caches() {
     let r = server.recorded();
     let calls: Vec<_> = r
         .iter()
-        .map(|r| (r.method.as_str(), r.path.as_str(), r.query().get("user_id").cloned()))
+        .map(|r| (r.method.as_str(), r.path.as_str(), r.query.get("user_id").cloned()))
         .collect();
     assert_eq!(
         calls,

@@ -1,82 +1,39 @@
-//! A loopback mock homeserver: a real HTTP/1.1 server on 127.0.0.1 that records every request
-//! and answers from a script.
+//! The mock homeserver of the client tests: the shared fake homeserver (`appservice-fake-hs`)
+//! answering from a script.
 
 use std::{
-    collections::{BTreeMap, VecDeque},
-    convert::Infallible,
-    net::SocketAddr,
+    collections::VecDeque,
     sync::{Arc, Mutex},
     time::Duration,
 };
 
 use appservice_client::{Client, HyperTransport, RetryPolicy, Secret};
+use appservice_fake_hs::{FakeHomeserver, Respond};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{body::Incoming, server::conn::http1, service::service_fn};
-use hyper_util::rt::TokioIo;
+use futures_util::future::BoxFuture;
 use ruma_common::owned_server_name;
 use serde_json::Value;
-use tokio::net::TcpListener;
 
 /// The token every test client uses.
 pub(crate) const AS_TOKEN: &str = "as_token_for_tests_only_3f9a";
 
+pub(crate) use appservice_fake_hs::Recorded;
 /// One scripted answer.
-#[derive(Clone, Debug)]
-pub(crate) struct Scripted {
-    pub(crate) status: u16,
-    pub(crate) headers: Vec<(String, String)>,
-    pub(crate) body: Bytes,
-}
+pub(crate) use appservice_fake_hs::Reply as Scripted;
 
-impl Scripted {
-    pub(crate) fn json(status: u16, body: Value) -> Self {
-        Self { status, headers: Vec::new(), body: Bytes::from(body.to_string()) }
+/// A scripted answer from a fixture's `{status, body | body_text, headers}`.
+pub(crate) fn scripted_from_fixture(v: &Value) -> Scripted {
+    let status = v["status"].as_u64().expect("response status") as u16;
+    let body = match (&v["body"], &v["body_text"]) {
+        (Value::Null, Value::String(t)) => Bytes::from(t.clone()),
+        (Value::Null, Value::Null) => Bytes::new(),
+        (b, _) => Bytes::from(b.to_string()),
+    };
+    let mut scripted = Scripted::new(status, body);
+    for (name, value) in v["headers"].as_object().into_iter().flatten() {
+        scripted = scripted.header(name, value.as_str().unwrap());
     }
-
-    pub(crate) fn header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.to_owned(), value.to_owned()));
-        self
-    }
-
-    /// From a fixture's `{status, body | body_text, headers}`.
-    pub(crate) fn from_fixture(v: &Value) -> Self {
-        let status = v["status"].as_u64().expect("response status") as u16;
-        let body = match (&v["body"], &v["body_text"]) {
-            (Value::Null, Value::String(t)) => Bytes::from(t.clone()),
-            (Value::Null, Value::Null) => Bytes::new(),
-            (b, _) => Bytes::from(b.to_string()),
-        };
-        let headers = v["headers"]
-            .as_object()
-            .map(|h| h.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned())).collect())
-            .unwrap_or_default();
-        Self { status, headers, body }
-    }
-}
-
-/// One request as the server saw it.
-#[derive(Clone, Debug)]
-pub(crate) struct Recorded {
-    pub(crate) method: String,
-    /// The path as sent (percent-encoded).
-    pub(crate) path: String,
-    /// The raw query string, if any.
-    pub(crate) raw_query: Option<String>,
-    pub(crate) headers: http::HeaderMap,
-    pub(crate) body: Bytes,
-}
-
-impl Recorded {
-    /// The decoded query parameters.
-    pub(crate) fn query(&self) -> BTreeMap<String, String> {
-        let q = self.raw_query.as_deref().unwrap_or("");
-        url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()
-    }
-
-    pub(crate) fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).expect("request body is JSON")
-    }
+    scripted
 }
 
 /// Called with each request before it is answered.
@@ -88,35 +45,45 @@ struct State {
     script: VecDeque<Scripted>,
     fallback: Option<Scripted>,
     delay: Duration,
-    recorded: Vec<Recorded>,
 }
 
-/// The mock homeserver; the server task ends with the test's runtime.
+/// Answers from the script, in order, then the fallback, then 500 `M_UNKNOWN`.
+struct Script(Arc<Mutex<State>>);
+
+impl Respond for Script {
+    fn respond<'a>(&'a self, request: &'a Recorded) -> BoxFuture<'a, Scripted> {
+        let (answer, delay) = {
+            let mut state = self.0.lock().unwrap();
+            if let Some(hook) = &state.hook {
+                hook(request);
+            }
+            let answer = state.script.pop_front().or_else(|| state.fallback.clone());
+            let answer = answer
+                .unwrap_or_else(|| Scripted::error(500, "M_UNKNOWN", "mock script exhausted"));
+            (answer, state.delay)
+        };
+        Box::pin(async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            answer
+        })
+    }
+}
+
+/// The mock homeserver: the shared fake homeserver answering from a script.
 #[derive(Clone)]
 pub(crate) struct MockHomeserver {
-    pub(crate) addr: SocketAddr,
+    server: FakeHomeserver,
     state: Arc<Mutex<State>>,
 }
 
 impl MockHomeserver {
     /// Starts a server answering `script` in order, then 500 `M_UNKNOWN`.
     pub(crate) async fn start(script: Vec<Scripted>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State { script: script.into(), ..State::default() }));
-        let server_state = state.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
-                let state = server_state.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| handle(state.clone(), req));
-                    let _ =
-                        http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-                });
-            }
-        });
-        Self { addr, state }
+        let server = FakeHomeserver::start(Script(Arc::clone(&state))).await.unwrap();
+        Self { server, state }
     }
 
     /// Answers this once the script is exhausted (instead of 500).
@@ -138,12 +105,16 @@ impl MockHomeserver {
         self
     }
 
+    pub(crate) fn addr(&self) -> std::net::SocketAddr {
+        self.server.addr()
+    }
+
     pub(crate) fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     pub(crate) fn recorded(&self) -> Vec<Recorded> {
-        self.state.lock().unwrap().recorded.clone()
+        self.server.recorded()
     }
 
     /// A client for this server: bot `@_irc_bot:example.org`, appservice `irc`, retries without
@@ -158,51 +129,6 @@ impl MockHomeserver {
             .with_sleeper(sleeps.sleeper())
             .with_auto_register(false)
     }
-}
-
-async fn handle(
-    state: Arc<Mutex<State>>,
-    request: http::Request<Incoming>,
-) -> Result<http::Response<Full<Bytes>>, Infallible> {
-    let (parts, body) = request.into_parts();
-    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-    let (answer, delay) = {
-        let mut state = state.lock().unwrap();
-        let recorded = Recorded {
-            method: parts.method.to_string(),
-            path: parts.uri.path().to_owned(),
-            raw_query: parts.uri.query().map(str::to_owned),
-            headers: parts.headers.clone(),
-            body,
-        };
-        if let Some(hook) = &state.hook {
-            hook(&recorded);
-        }
-        state.recorded.push(recorded);
-        let answer =
-            state.script.pop_front().or_else(|| state.fallback.clone()).unwrap_or_else(|| {
-                Scripted::json(
-                    500,
-                    serde_json::json!({"errcode": "M_UNKNOWN", "error": "mock script exhausted"}),
-                )
-            });
-        (answer, state.delay)
-    };
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
-    let mut response = http::Response::new(Full::new(answer.body));
-    *response.status_mut() = http::StatusCode::from_u16(answer.status).unwrap();
-    response
-        .headers_mut()
-        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
-    for (k, v) in answer.headers {
-        response.headers_mut().insert(
-            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-            http::HeaderValue::from_str(&v).unwrap(),
-        );
-    }
-    Ok(response)
 }
 
 /// The delays the client asked to wait, in order (the "sleeper" returns at once).

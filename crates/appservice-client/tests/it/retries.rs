@@ -86,7 +86,7 @@ async fn retries_are_bounded() {
 async fn server_errors_retry_get_with_backoff() {
     let server = MockHomeserver::start(vec![
         Scripted::json(503, json!({"errcode": "M_UNKNOWN", "error": "down"})),
-        Scripted { status: 502, headers: vec![], body: "<html>Bad Gateway</html>".into() },
+        Scripted::new(502, "<html>Bad Gateway</html>"),
         whoami_ok(),
     ])
     .await;
@@ -98,12 +98,7 @@ async fn server_errors_retry_get_with_backoff() {
 
 #[tokio::test]
 async fn server_errors_do_not_retry_post() {
-    let server = MockHomeserver::start(vec![Scripted {
-        status: 503,
-        headers: vec![],
-        body: "Service Unavailable".into(),
-    }])
-    .await;
+    let server = MockHomeserver::start(vec![Scripted::new(503, "Service Unavailable")]).await;
     let sleeps = Sleeps::default();
     let bot = server.client(&sleeps).bot().unwrap();
     let err = bot

@@ -23,7 +23,7 @@ async fn https_really_uses_tls() {
     // The mock speaks plain HTTP: a TLS client must fail the handshake, not send a request.
     let server = MockHomeserver::start(vec![]).await;
     let client = Client::with_hyper(
-        &format!("https://{}", server.addr),
+        &format!("https://{}", server.addr()),
         Secret::from("t"),
         owned_server_name!("example.org"),
     )
