@@ -14,8 +14,8 @@ fn trace(homeserver: &Homeserver) -> Vec<String> {
         .recorded()
         .iter()
         .map(|r| match r.user_id() {
-            Some(user) => format!("{} {} as {user}", r.method, r.path),
-            None => format!("{} {}", r.method, r.path),
+            Some(user) => format!("{} {} as {user}", r.method, r.decoded_path),
+            None => format!("{} {}", r.method, r.decoded_path),
         })
         .collect()
 }
@@ -92,14 +92,18 @@ async fn a_redelivered_event_is_sent_with_the_same_txn_id() {
     assert_eq!(echo.transaction("2", vec![event]).await, 200);
     let sends = homeserver.requests_to("/send/");
     assert_eq!(sends.len(), 2);
-    assert_eq!(sends[0].path, sends[1].path);
-    assert!(sends[0].path.ends_with("/send/m.room.message/echo-.24ev1"), "{}", sends[0].path);
+    assert_eq!(sends[0].decoded_path, sends[1].decoded_path);
+    assert!(
+        sends[0].decoded_path.ends_with("/send/m.room.message/echo-.24ev1"),
+        "{}",
+        sends[0].decoded_path
+    );
 
     // Another event: another transaction ID.
     let other = message("$ev2", ROOM, "@alice:example.org", "!echo twice", 1_600_000_000_001);
     assert_eq!(echo.transaction("3", vec![other]).await, 200);
     let sends = homeserver.requests_to("/send/");
-    assert!(sends[2].path.ends_with("/echo-.24ev2"), "{}", sends[2].path);
+    assert!(sends[2].decoded_path.ends_with("/echo-.24ev2"), "{}", sends[2].decoded_path);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
