@@ -1,0 +1,149 @@
+//! The calls of an [`Intent`] that are about its user rather than a room's timeline: profile,
+//! media, typing and read markers, devices, and login.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::Body;
+use ruma_client_api::{
+    authenticated_media::get_content,
+    device::update_device,
+    media::create_content,
+    profile::set_profile_field,
+    receipt::create_receipt,
+    session::login,
+    typing::create_typing_event::{self, v3::Typing},
+    uiaa::{MatrixUserIdentifier, UserIdentifier},
+};
+use ruma_common::{MxcUri, OwnedDeviceId, OwnedMxcUri, RoomId, profile::ProfileFieldValue};
+use tower_service::Service;
+
+use crate::{BoxError, ClientError, Identity, InvalidArgumentKind};
+
+use super::Intent;
+
+impl<S, B> Intent<S>
+where
+    S: Service<http::Request<Bytes>, Response = http::Response<B>> + Clone + Send + Sync + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    /// `PUT /_matrix/client/v3/profile/{userId}/displayname`.
+    pub async fn set_displayname(&self, displayname: &str) -> Result<(), ClientError> {
+        self.set_profile(ProfileFieldValue::DisplayName(displayname.to_owned())).await
+    }
+
+    /// `PUT /_matrix/client/v3/profile/{userId}/avatar_url`.
+    pub async fn set_avatar_url(&self, avatar_url: &MxcUri) -> Result<(), ClientError> {
+        self.set_profile(ProfileFieldValue::AvatarUrl(avatar_url.to_owned())).await
+    }
+
+    async fn set_profile(&self, value: ProfileFieldValue) -> Result<(), ClientError> {
+        self.ready().await?;
+        let request = set_profile_field::v3::Request::new(self.user_id.clone(), value);
+        self.client.send(request, &self.identity()).await.map(|_| ())
+    }
+
+    /// `POST /_matrix/media/v3/upload`: uploads `data` and returns its `mxc://` URI.
+    pub async fn upload(
+        &self,
+        content_type: &str,
+        filename: Option<&str>,
+        data: Vec<u8>,
+    ) -> Result<OwnedMxcUri, ClientError> {
+        self.ready().await?;
+        let mut request = create_content::v3::Request::new(data);
+        request.content_type = Some(content_type.to_owned());
+        request.filename = filename.map(str::to_owned);
+        Ok(self.client.send(request, &self.identity()).await?.content_uri)
+    }
+
+    /// `GET /_matrix/client/v1/media/download/{serverName}/{mediaId}` (authenticated media,
+    /// v1.11).
+    pub async fn download(&self, uri: &MxcUri) -> Result<get_content::v1::Response, ClientError> {
+        self.ready().await?;
+        let (server_name, media_id) = uri.parts().map_err(|e| {
+            ClientError::invalid(InvalidArgumentKind::MxcUri, format!("{uri}: {e}"))
+        })?;
+        let request = get_content::v1::Request::new(media_id.to_owned(), server_name.to_owned());
+        self.client.send(request, &self.identity()).await
+    }
+
+    /// `PUT /_matrix/client/v3/rooms/{roomId}/typing/{userId}`: typing for `timeout`, or stopped
+    /// with `None`.
+    pub async fn typing(
+        &self,
+        room_id: &RoomId,
+        timeout: Option<Duration>,
+    ) -> Result<(), ClientError> {
+        self.ready().await?;
+        let state = match timeout {
+            Some(t) => Typing::Yes(create_typing_event::v3::TypingInfo::new(t)),
+            None => Typing::No,
+        };
+        let request =
+            create_typing_event::v3::Request::new(self.user_id.clone(), room_id.to_owned(), state);
+        self.client.send(request, &self.identity()).await.map(|_| ())
+    }
+
+    /// `POST /_matrix/client/v3/rooms/{roomId}/receipt/m.read/{eventId}`: a public read receipt.
+    pub async fn mark_read(
+        &self,
+        room_id: &RoomId,
+        event_id: &ruma_common::EventId,
+    ) -> Result<(), ClientError> {
+        self.ready().await?;
+        let request = create_receipt::v3::Request::new(
+            room_id.to_owned(),
+            create_receipt::v3::ReceiptType::Read,
+            event_id.to_owned(),
+        );
+        // Receipts are idempotent (the same receipt twice changes nothing).
+        self.client
+            .send_as(request, &self.identity(), true)
+            .await?
+            .parse::<create_receipt::v3::Response>()?;
+        Ok(())
+    }
+
+    /// `PUT /_matrix/client/v3/devices/{deviceId}` as this user: creates the device if it does
+    /// not exist (v1.17, MSC4190, checklist CS-DEV-1), for bridges that need devices (e.g. for
+    /// encryption). The request asserts only `user_id`: the device does not exist yet.
+    pub async fn create_device(
+        &self,
+        device_id: OwnedDeviceId,
+        display_name: Option<&str>,
+    ) -> Result<(), ClientError> {
+        self.ready().await?;
+        let mut request = update_device::v3::Request::new(device_id);
+        request.display_name = display_name.map(str::to_owned);
+        let identity = Identity { device_id: None, ..self.identity() };
+        self.client.send(request, &identity).await.map(|_| ())
+    }
+
+    /// `POST /_matrix/client/v3/login` with `m.login.application_service` and an `m.id.user`
+    /// identifier (checklist CS-LOGIN-1, EX-CS-LOGIN): a real access token for this user (rarely
+    /// needed: identity assertion does the same without one). Homeservers without the legacy
+    /// login API refuse it with `M_APPSERVICE_LOGIN_UNSUPPORTED` (CS-LOGIN-2/3): use
+    /// [`Intent::create_device`] there.
+    pub async fn login(
+        &self,
+        device_id: Option<OwnedDeviceId>,
+        initial_device_display_name: Option<&str>,
+    ) -> Result<login::v3::Response, ClientError> {
+        self.ready().await?;
+        let identifier =
+            UserIdentifier::Matrix(MatrixUserIdentifier::new(self.user_id.to_string()));
+        let info = login::v3::LoginInfo::ApplicationService(login::v3::ApplicationService::new(
+            identifier,
+        ));
+        let mut request = login::v3::Request::new(info);
+        request.device_id = device_id;
+        request.initial_device_display_name = initial_device_display_name.map(str::to_owned);
+        // Login is account management: no identity assertion (AS §Identity assertion).
+        self.client.send(request, &Identity::none()).await
+    }
+}
