@@ -15,7 +15,7 @@ use appservice_client::{
 };
 use appservice_dispatch::{Event, Handler, HandlerError, TransactionContext};
 use appservice_types::{
-    ValidatedRegistration, ephemeral::EphemeralData, transaction::EventEnvelope,
+    ValidatedRegistration, ephemeral::EphemeralData, interest::Interest, transaction::EventEnvelope,
 };
 use serde::Deserialize;
 
@@ -103,14 +103,10 @@ impl EchoHandler {
         self.registration.users().is_match(user_id.as_str()).then_some(user_id)
     }
 
-    /// Whether `sender` is the bot or one of our virtual users (never echoed: no loops).
+    /// Whether `sender` is the bot or one of our users: a local user in the registration's user
+    /// namespaces ([`Interest`]). Those are never echoed: no loops.
     fn is_ours(&self, sender: &str) -> bool {
-        let ours_by_name = UserId::parse(sender).is_ok_and(|user| {
-            user.server_name() == self.server_name && user.localpart().starts_with(PREFIX)
-        });
-        sender == self.bot.user_id().as_str()
-            || ours_by_name
-            || self.registration.users().is_exclusive_match(sender)
+        Interest::new(&self.registration, self.server_name.as_str()).is_interested_in_user(sender)
     }
 
     async fn on_member(
