@@ -6,10 +6,8 @@
 //! `/_matrix/app/v1/ping` (EX-PINGFLOW-OK), so once the CS ping returns 200 our handler has
 //! already recorded the ID: no waiting and no timer are needed.
 
-use std::{
-    collections::VecDeque,
-    sync::{Arc, Mutex},
-};
+use parking_lot::Mutex;
+use std::{collections::VecDeque, sync::Arc};
 
 /// How many recent ping transaction IDs a tracker keeps.
 const CAPACITY: usize = 64;
@@ -45,7 +43,7 @@ impl PingTracker {
     /// `transaction_id`, which may be absent or `null`). Keeps the 64 most recent.
     pub fn record(&self, transaction_id: Option<&str>) {
         let Some(id) = transaction_id else { return };
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seen = self.seen.lock();
         if seen.len() == CAPACITY {
             seen.pop_front();
         }
@@ -54,7 +52,7 @@ impl PingTracker {
 
     /// Whether `transaction_id` was seen; forgets it if so.
     pub fn take(&self, transaction_id: &str) -> bool {
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seen = self.seen.lock();
         match seen.iter().position(|s| s == transaction_id) {
             Some(i) => {
                 seen.remove(i);

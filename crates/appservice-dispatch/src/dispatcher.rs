@@ -2,14 +2,12 @@
 //! `transaction`, the other endpoints in `queries`, what a request's outcome looks like in
 //! `report`.
 
+use parking_lot::Mutex;
 mod queries;
 mod report;
 mod transaction;
 
-use std::{
-    collections::BTreeMap,
-    sync::{Arc, Mutex},
-};
+use std::{collections::BTreeMap, sync::Arc};
 
 use appservice_types::{
     MatrixError, ValidatedRegistration,

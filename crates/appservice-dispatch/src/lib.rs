@@ -72,7 +72,6 @@ mod handler;
 mod order;
 pub mod route;
 pub mod store;
-mod sync;
 
 pub use config::{DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_EVENTS, DispatchConfig, RoomConcurrency};
 pub use dispatcher::{Dispatcher, Disposition, Rejection, Report, error_response};

@@ -4,15 +4,14 @@
 //! Both survive cancellation: a future dropped while waiting for its turn gives the turn up, and
 //! a leader dropped mid-way wakes its waiters, who then retry as new leaders.
 
+use parking_lot::Mutex;
 use std::{
     collections::{BTreeMap, BTreeSet},
-    sync::{Arc, Mutex},
+    sync::Arc,
     task::{Poll, Waker},
 };
 
 use event_listener::Event;
-
-use crate::sync::lock;
 
 #[derive(Debug, Default)]
 struct FifoState {
@@ -34,7 +33,7 @@ pub(crate) struct Fifo {
 impl Fifo {
     /// Takes the next ticket now (arrival order is fixed here, not when waiting starts).
     pub(crate) fn ticket(&self) -> Ticket<'_> {
-        let mut s = lock(&self.state);
+        let mut s = self.state.lock();
         let number = s.next;
         s.next += 1;
         Ticket { fifo: self, number, held: false }
@@ -63,7 +62,7 @@ impl Ticket<'_> {
     /// Waits until it is this ticket's turn.
     pub(crate) async fn wait(&mut self) {
         std::future::poll_fn(|cx| {
-            let mut s = lock(&self.fifo.state);
+            let mut s = self.fifo.state.lock();
             if s.serving == self.number {
                 s.waiting.remove(&self.number);
                 self.held = true;
@@ -83,7 +82,7 @@ impl Ticket<'_> {
 
 impl Drop for Ticket<'_> {
     fn drop(&mut self) {
-        let mut s = lock(&self.fifo.state);
+        let mut s = self.fifo.state.lock();
         s.waiting.remove(&self.number);
         if self.held || s.serving == self.number {
             Fifo::advance(&mut s);
@@ -117,11 +116,11 @@ impl<T: Clone> Slot<T> {
     /// Waits for the leader's outcome.
     pub(crate) async fn wait(&self) -> Outcome<T> {
         loop {
-            if let Some(o) = lock(&self.outcome).clone() {
+            if let Some(o) = self.outcome.lock().clone() {
                 return o;
             }
             let listener = self.done.listen();
-            if let Some(o) = lock(&self.outcome).clone() {
+            if let Some(o) = self.outcome.lock().clone() {
                 return o;
             }
             listener.await;
@@ -130,7 +129,7 @@ impl<T: Clone> Slot<T> {
 
     /// Publishes the outcome (the first call wins).
     pub(crate) fn finish(&self, outcome: Outcome<T>) {
-        let mut o = lock(&self.outcome);
+        let mut o = self.outcome.lock();
         if o.is_none() {
             *o = Some(outcome);
         }

@@ -13,7 +13,7 @@
 
 mod bounded;
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 
 pub use bounded::{BoundedMap, MAX_KEY_BYTES, key};
 
@@ -159,16 +159,12 @@ impl MemoryStore {
 
     /// How many transactions it remembers now.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.inner.lock().len()
     }
 
     /// Whether it remembers none.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, BoundedMap<Fingerprint>> {
-        crate::sync::lock(&self.inner)
     }
 }
 
@@ -183,7 +179,7 @@ impl TransactionStore for MemoryStore {
         &'a self,
         txn_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<Fingerprint>, StoreError>> {
-        let found = self.lock().get(txn_id).copied();
+        let found = self.inner.lock().get(txn_id).copied();
         Box::pin(std::future::ready(Ok(found)))
     }
 
@@ -192,7 +188,7 @@ impl TransactionStore for MemoryStore {
         txn_id: &'a str,
         fingerprint: Fingerprint,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.lock().insert(txn_id, fingerprint);
+        self.inner.lock().insert(txn_id, fingerprint);
         Box::pin(std::future::ready(Ok(())))
     }
 }

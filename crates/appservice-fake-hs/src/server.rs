@@ -1,11 +1,7 @@
 //! [`FakeHomeserver`]: the server, its accept loop and its record of requests.
 
-use std::{
-    convert::Infallible,
-    net::SocketAddr,
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
-    time::Duration,
-};
+use parking_lot::Mutex;
+use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
@@ -35,10 +31,6 @@ impl std::fmt::Debug for FakeHomeserver {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl FakeHomeserver {
     /// Starts one on 127.0.0.1, on a free port.
     pub async fn start(respond: impl Respond) -> std::io::Result<Self> {
@@ -66,7 +58,7 @@ impl FakeHomeserver {
 
     /// Every request so far, in arrival order.
     pub fn recorded(&self) -> Vec<Recorded> {
-        lock(&self.recorded).clone()
+        self.recorded.lock().clone()
     }
 
     /// The requests whose decoded path contains `needle`.
@@ -76,7 +68,7 @@ impl FakeHomeserver {
 
     /// Forgets the requests recorded so far.
     pub fn clear(&self) {
-        lock(&self.recorded).clear();
+        self.recorded.lock().clear();
     }
 }
 
@@ -111,7 +103,7 @@ async fn answer(
     let (parts, body) = request.into_parts();
     let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let request = Recorded::new(&parts, body);
-    lock(recorded).push(request.clone());
+    recorded.lock().push(request.clone());
     let reply = respond.respond(&request).await;
     let mut response = http::Response::new(Full::new(reply.body));
     *response.status_mut() =

@@ -72,15 +72,11 @@
 //!
 //! Give it to a dispatcher with `Dispatcher::with_store(registration, handler, store, config)`.
 
+use parking_lot::Mutex;
 mod line;
 mod log;
 
-use std::{
-    fs::File,
-    io::BufReader,
-    path::Path,
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
-};
+use std::{fs::File, io::BufReader, path::Path, sync::Arc};
 
 use appservice_dispatch::{
     BoxFuture,
@@ -101,11 +97,6 @@ pub struct FileStore {
     writer: Arc<Mutex<Writer>>,
     /// The locked store directory (the lock lasts as long as this handle).
     _lock: Arc<File>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic mid-append leaves at worst a torn line, which the checksum catches on reopen.
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl FileStore {
@@ -135,7 +126,7 @@ impl FileStore {
 
     /// How many transactions it remembers.
     pub fn len(&self) -> usize {
-        lock(&self.index).len()
+        self.index.lock().len()
     }
 
     /// Whether it remembers none.
@@ -145,14 +136,14 @@ impl FileStore {
 
     /// Appends, syncs, then publishes the record to lookups; compacts when due.
     fn record_blocking(&self, txn_id: &str, fingerprint: Fingerprint) -> Result<(), StoreError> {
-        let mut writer = lock(&self.writer);
+        let mut writer = self.writer.lock();
         let record = Record::new(fingerprint);
         writer.append(txn_id, record)?;
-        lock(&self.index).insert(txn_id, record);
+        self.index.lock().insert(txn_id, record);
         if writer.wants_compaction() {
             // The index only changes under the writer's lock, so a snapshot of it is exact.
             let snapshot = {
-                let index = lock(&self.index);
+                let index = self.index.lock();
                 let mut copy = BoundedMap::new(index.capacity());
                 for (id, record) in index.iter() {
                     copy.insert(id, *record);
@@ -192,7 +183,7 @@ impl TransactionStore for FileStore {
         txn_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<Fingerprint>, StoreError>> {
         // Served from memory: the log is only read at open.
-        let found = lock(&self.index).get(txn_id).map(|r| r.fingerprint);
+        let found = self.index.lock().get(txn_id).map(|r| r.fingerprint);
         Box::pin(std::future::ready(Ok(found)))
     }
 
@@ -220,7 +211,7 @@ mod tests {
         let store = FileStore::open(&dir).unwrap_or_else(|e| panic!("{e}"));
         futures::executor::block_on(store.record("1", Fingerprint(1)))
             .unwrap_or_else(|e| panic!("{e}"));
-        let writing = lock(&store.writer); // as a slow fsync or a compaction holds it
+        let writing = store.writer.lock(); // as a slow fsync or a compaction holds it
         let (tx, rx) = std::sync::mpsc::channel();
         let reader = store.clone();
         std::thread::spawn(move || {

@@ -7,10 +7,8 @@
 //! process runs out of file descriptors, so that connections that never send (or trickle a
 //! request head byte by byte) cannot keep the homeserver out.
 
-use std::{
-    collections::BTreeMap,
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
-};
+use parking_lot::Mutex;
+use std::{collections::BTreeMap, sync::Arc};
 
 use tokio::{sync::Notify, time::Instant};
 
@@ -39,15 +37,10 @@ struct Entry {
     close: Arc<Notify>,
 }
 
-fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
-    // Every critical section leaves the map consistent.
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl Connections {
     /// Registers a new (idle) connection.
     pub(crate) fn open(self: &Arc<Self>) -> Connection {
-        let mut s = lock(&self.state);
+        let mut s = self.state.lock();
         let id = s.next_id;
         s.next_id += 1;
         let close = Arc::new(Notify::new());
@@ -57,12 +50,12 @@ impl Connections {
 
     /// How many connections are open.
     pub(crate) fn len(&self) -> usize {
-        lock(&self.state).open.len()
+        self.state.lock().open.len()
     }
 
     /// Tells the connection that has been idle longest to close; `false` if none is idle.
     pub(crate) fn evict_oldest_idle(&self) -> bool {
-        let s = lock(&self.state);
+        let s = self.state.lock();
         let oldest = s.open.values().filter(|e| e.busy == 0).min_by_key(|e| e.idle_since);
         match oldest {
             Some(entry) => {
@@ -81,7 +74,7 @@ impl Connections {
     /// Shutdown: every idle connection closes now, and each busy one as soon as it is idle
     /// (after hyper has written its response: see [`Connection::should_close_idle`]).
     pub(crate) fn shut_down(&self) {
-        let mut s = lock(&self.state);
+        let mut s = self.state.lock();
         s.shutting_down = true;
         for entry in s.open.values().filter(|e| e.busy == 0) {
             entry.close.notify_one();
@@ -110,21 +103,21 @@ impl Connection {
 
     /// When the connection, idle now, must be closed for idleness (`None`: it is busy).
     pub(crate) fn idle_deadline(&self, idle_timeout: std::time::Duration) -> Option<Instant> {
-        let s = lock(&self.registry.state);
+        let s = self.registry.state.lock();
         let e = s.open.get(&self.id)?;
         (e.busy == 0).then(|| e.idle_since + idle_timeout)
     }
 
     /// Whether an idle connection must close at once (the server is shutting down).
     pub(crate) fn should_close_idle(&self) -> bool {
-        let s = lock(&self.registry.state);
+        let s = self.registry.state.lock();
         s.shutting_down && s.open.get(&self.id).is_some_and(|e| e.busy == 0)
     }
 }
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        lock(&self.registry.state).open.remove(&self.id);
+        self.registry.state.lock().open.remove(&self.id);
         self.registry.freed.notify_waiters();
     }
 }
@@ -139,7 +132,7 @@ pub(crate) struct Tracker {
 impl Tracker {
     /// Marks a request as being handled until the returned guard is dropped.
     pub(crate) fn busy(&self) -> Busy {
-        if let Some(e) = lock(&self.registry.state).open.get_mut(&self.id) {
+        if let Some(e) = self.registry.state.lock().open.get_mut(&self.id) {
             e.busy += 1;
         }
         Busy { id: self.id, registry: Arc::clone(&self.registry) }
@@ -155,7 +148,7 @@ pub(crate) struct Busy {
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        if let Some(e) = lock(&self.registry.state).open.get_mut(&self.id) {
+        if let Some(e) = self.registry.state.lock().open.get_mut(&self.id) {
             e.busy = e.busy.saturating_sub(1);
             if e.busy == 0 {
                 e.idle_since = Instant::now();

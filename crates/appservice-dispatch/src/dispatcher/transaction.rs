@@ -18,7 +18,6 @@ use crate::{
     Event, Handler, HandlerError, RoomConcurrency, TransactionContext, TransactionStore,
     order::{Outcome, Slot},
     store::Fingerprint,
-    sync::lock,
 };
 
 /// The answer to a transaction, shared with duplicates that arrived while it was handled.
@@ -79,7 +78,7 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
         }
         loop {
             let (slot, leader) = {
-                let mut inflight = lock(&self.inner.inflight);
+                let mut inflight = self.inner.inflight.lock();
                 match inflight.get(&txn_id) {
                     Some(slot) => (Arc::clone(slot), false),
                     None => {
@@ -248,7 +247,7 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
     }
 
     fn take_progress(&self, txn_id: &str, fingerprint: Fingerprint) -> (bool, EventsDone) {
-        match lock(&self.inner.progress).remove(txn_id) {
+        match self.inner.progress.lock().remove(txn_id) {
             Some(p) if p.fingerprint == fingerprint => (p.ephemeral_done, p.events_done),
             _ => (false, EventsDone::default()),
         }
@@ -261,7 +260,9 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
         ephemeral_done: bool,
         events_done: EventsDone,
     ) {
-        lock(&self.inner.progress)
+        self.inner
+            .progress
+            .lock()
             .insert(txn_id, Progress { fingerprint, ephemeral_done, events_done });
     }
 }
@@ -282,7 +283,7 @@ impl<H, S> LeaderGuard<'_, H, S> {
 
 impl<H, S> Drop for LeaderGuard<'_, H, S> {
     fn drop(&mut self) {
-        lock(&self.inner.inflight).remove(self.txn_id);
+        self.inner.inflight.lock().remove(self.txn_id);
         // No-op when `finish` already published the outcome.
         self.slot.finish(Outcome::Abandoned);
     }
