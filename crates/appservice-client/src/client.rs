@@ -1,20 +1,20 @@
 //! [`Client`]: the appservice's connection to its homeserver, over any tower transport. The
 //! homeserver ping calls are in `ping_calls`.
 
+use parking_lot::Mutex;
 mod ping_calls;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
     fmt,
     future::poll_fn,
-    sync::{Arc, Mutex, MutexGuard},
+    sync::Arc,
     time::SystemTime,
 };
 
 use bytes::Bytes;
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use http::Method;
-use http_body::Body;
 use http_body_util::BodyExt;
 use ruma_client_api::{
     account::register::{self, LoginType},
@@ -28,10 +28,10 @@ use ruma_common::{
         auth_scheme::{AuthScheme, SendAccessToken},
     },
 };
-use tower_service::Service;
 
+use crate::Transport;
 use crate::{
-    BoxError, ClientError, Identity, Intent, InvalidArgumentKind, RetryPolicy, Secret, Sleeper,
+    ClientError, Identity, Intent, InvalidArgumentKind, RetryPolicy, Secret, Sleeper,
     ValidatedRegistration,
     request::{PathInput, Prepared, Received, prepare},
     retry::{self, Decision, SleeperName},
@@ -102,10 +102,6 @@ struct Config {
 struct State {
     registered: Mutex<BTreeMap<OwnedUserId, RegistrationState>>,
     joined: Mutex<BTreeSet<(OwnedRoomId, OwnedUserId)>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// An appservice's client for the homeserver's Client-Server API.
@@ -296,13 +292,13 @@ impl<S> Client<S> {
     /// Records that `user_id` is registered (e.g. from the bridge's database), so that
     /// [`Client::ensure_registered`] does not ask the homeserver.
     pub fn mark_registered(&self, user_id: OwnedUserId) {
-        lock(&self.state.registered).insert(user_id, RegistrationState::Done);
+        self.state.registered.lock().insert(user_id, RegistrationState::Done);
     }
 
     /// Whether `user_id` is known to be registered.
     pub fn is_registered(&self, user_id: &UserId) -> bool {
         self.config.bot.as_deref() == Some(user_id)
-            || matches!(lock(&self.state.registered).get(user_id), Some(RegistrationState::Done))
+            || matches!(self.state.registered.lock().get(user_id), Some(RegistrationState::Done))
     }
 
     pub(crate) fn is_bot(&self, user_id: &UserId) -> bool {
@@ -314,12 +310,12 @@ impl<S> Client<S> {
     }
 
     pub(crate) fn is_joined(&self, room_id: &RoomId, user_id: &UserId) -> bool {
-        lock(&self.state.joined).contains(&(room_id.to_owned(), user_id.to_owned()))
+        self.state.joined.lock().contains(&(room_id.to_owned(), user_id.to_owned()))
     }
 
     pub(crate) fn set_joined(&self, room_id: &RoomId, user_id: &UserId, joined: bool) {
         let key = (room_id.to_owned(), user_id.to_owned());
-        let mut set = lock(&self.state.joined);
+        let mut set = self.state.joined.lock();
         if joined {
             set.insert(key);
         } else {
@@ -328,16 +324,7 @@ impl<S> Client<S> {
     }
 }
 
-/// The bounds a transport meets; spelled out once.
-impl<S, B> Client<S>
-where
-    S: Service<http::Request<Bytes>, Response = http::Response<B>> + Clone + Send + Sync + 'static,
-    S::Error: Into<BoxError>,
-    S::Future: Send,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-{
+impl<S: Transport> Client<S> {
     /// A handle acting as the virtual user `user_id` (identity assertion, checklist CS-ID-3).
     pub fn intent(&self, user_id: OwnedUserId) -> Intent<S> {
         Intent::new(self.clone(), user_id)
@@ -467,7 +454,7 @@ where
             ));
         }
         let flight = {
-            let mut registered = lock(&self.state.registered);
+            let mut registered = self.state.registered.lock();
             match registered.get(user_id) {
                 Some(RegistrationState::Done) => return Ok(()),
                 Some(RegistrationState::InFlight(flight)) => flight.clone(),
@@ -483,7 +470,7 @@ where
             }
         };
         let result = flight.clone().await;
-        let mut registered = lock(&self.state.registered);
+        let mut registered = self.state.registered.lock();
         let ours = matches!(registered.get(user_id), Some(RegistrationState::InFlight(f)) if f.ptr_eq(&flight));
         if ours {
             if result.is_ok() {

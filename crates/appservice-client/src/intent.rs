@@ -5,8 +5,6 @@ mod account;
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
-use http_body::Body;
 use ruma_client_api::{
     account::whoami,
     membership::{
@@ -27,9 +25,9 @@ use ruma_events::{
     MessageLikeEventType, StateEventContent, StateEventType,
 };
 use serde_json::value::RawValue as RawJsonValue;
-use tower_service::Service;
 
-use crate::{BoxError, Client, ClientError, Identity, client::new_transaction_id};
+use crate::Transport;
+use crate::{Client, ClientError, Identity, client::new_transaction_id};
 
 /// Options of the event-sending calls: the transaction ID and the `ts` timestamp.
 ///
@@ -128,15 +126,7 @@ impl<S> Intent<S> {
     }
 }
 
-impl<S, B> Intent<S>
-where
-    S: Service<http::Request<Bytes>, Response = http::Response<B>> + Clone + Send + Sync + 'static,
-    S::Error: Into<BoxError>,
-    S::Future: Send,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-{
+impl<S: Transport> Intent<S> {
     /// Registers the user unless it is known to exist (see [`Client::ensure_registered`]).
     pub async fn ensure_registered(&self) -> Result<(), ClientError> {
         self.client.ensure_registered(&self.user_id).await

@@ -26,8 +26,8 @@
 //!
 //! # Transports and runtimes
 //!
-//! [`Client`] is generic over `S: tower::Service<http::Request<Bytes>>` returning an
-//! `http::Response` of any `http_body::Body`, so tower middleware (timeouts, tracing, rate
+//! [`Client`] is generic over `S: `[`Transport`]: any `tower::Service<http::Request<Bytes>>`
+//! returning an `http::Response` of any `http_body::Body`, so tower middleware (timeouts, tracing, rate
 //! limits) can wrap the transport. The default [`HyperTransport`] (feature `hyper`, on by
 //! default) is hyper-util's pooled client with rustls; it needs tokio. The core itself uses no
 //! runtime: its locks are runtime-agnostic, and retries wait through a [`Sleeper`]
@@ -83,6 +83,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod bound;
 mod client;
 mod error;
 mod intent;
@@ -93,6 +94,7 @@ pub mod retry;
 mod transport;
 
 pub use appservice_types::{ErrorCode, Secret, ValidatedRegistration};
+pub use bound::Transport;
 pub use client::{Client, RegisterOutcome, new_transaction_id};
 pub use error::{
     BoxError, ClientError, InvalidArgument, InvalidArgumentKind, MissingConfig, PingError,

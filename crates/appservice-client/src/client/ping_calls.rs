@@ -3,24 +3,14 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body::Body;
 use ruma_client_api::appservice::request_ping;
 use ruma_common::OwnedTransactionId;
-use tower_service::Service;
 
 use super::{Client, new_transaction_id};
-use crate::{BoxError, ClientError, Identity, MissingConfig, PingError, PingTracker, RetryPolicy};
+use crate::Transport;
+use crate::{ClientError, Identity, MissingConfig, PingError, PingTracker, RetryPolicy};
 
-impl<S, B> Client<S>
-where
-    S: Service<http::Request<Bytes>, Response = http::Response<B>> + Clone + Send + Sync + 'static,
-    S::Error: Into<BoxError>,
-    S::Future: Send,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-{
+impl<S: Transport> Client<S> {
     /// `POST /_matrix/client/v1/appservice/{appserviceId}/ping` (checklist CS-PING-1..6): asks the
     /// homeserver to ping this appservice, and returns how long that took.
     ///

@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body::Body;
 use ruma_client_api::{
     authenticated_media::get_content,
     device::update_device,
@@ -16,21 +14,13 @@ use ruma_client_api::{
     uiaa::{MatrixUserIdentifier, UserIdentifier},
 };
 use ruma_common::{MxcUri, OwnedDeviceId, OwnedMxcUri, RoomId, profile::ProfileFieldValue};
-use tower_service::Service;
 
-use crate::{BoxError, ClientError, Identity, InvalidArgumentKind};
+use crate::Transport;
+use crate::{ClientError, Identity, InvalidArgumentKind};
 
 use super::Intent;
 
-impl<S, B> Intent<S>
-where
-    S: Service<http::Request<Bytes>, Response = http::Response<B>> + Clone + Send + Sync + 'static,
-    S::Error: Into<BoxError>,
-    S::Future: Send,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-{
+impl<S: Transport> Intent<S> {
     /// `PUT /_matrix/client/v3/profile/{userId}/displayname`.
     pub async fn set_displayname(&self, displayname: &str) -> Result<(), ClientError> {
         self.set_profile(ProfileFieldValue::DisplayName(displayname.to_owned())).await
