@@ -15,6 +15,8 @@ use appservice_types::{
 };
 use bytes::Bytes;
 
+use crate::UnitOfWork;
+
 pub use appservice_types::BoxError;
 
 /// Why a handler failed.
@@ -54,6 +56,20 @@ pub struct TransactionContext<'a> {
     pub body: &'a Bytes,
     /// Whether it came by a legacy path (`/transactions/…`).
     pub legacy: bool,
+    /// The store's unit of work for this attempt, if the store offers them: see
+    /// [`unit`](Self::unit).
+    pub(crate) unit: Option<&'a dyn UnitOfWork>,
+}
+
+impl<'a> TransactionContext<'a> {
+    /// The store's [unit of work](UnitOfWork) for this attempt, as the store's concrete type
+    /// `U` (for example `appservice_sql::SqlUnit`), or `None` if the store offers no units or
+    /// is of another type. What the handler writes through it is committed together with the
+    /// transaction's record, or rolled back if any handler call of the transaction fails.
+    pub fn unit<U: UnitOfWork>(&self) -> Option<&'a U> {
+        let unit: &'a dyn std::any::Any = self.unit?;
+        unit.downcast_ref::<U>()
+    }
 }
 
 /// One timeline event, as the handler receives it.

@@ -76,7 +76,7 @@ pub mod store;
 pub use config::{DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_EVENTS, DispatchConfig, RoomConcurrency};
 pub use dispatcher::{Dispatcher, Disposition, Rejection, Report, error_response};
 pub use handler::{BoxError, Event, Handler, HandlerError, TransactionContext};
-pub use store::{Fingerprint, MemoryStore, StoreError, TransactionStore};
+pub use store::{Fingerprint, MemoryStore, StoreError, TransactionStore, UnitOfWork};
 
 /// A boxed, `Send` future (for the object-safe [`TransactionStore`]).
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

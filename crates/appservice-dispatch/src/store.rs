@@ -12,10 +12,12 @@
 //! bound only has to cover the retry window, not history.
 
 mod bounded;
+mod unit;
 
 use parking_lot::Mutex;
 
 pub use bounded::{BoundedMap, MAX_KEY_BYTES, key};
+pub use unit::UnitOfWork;
 
 use crate::BoxFuture;
 
@@ -99,14 +101,18 @@ impl StoreError {
     }
 }
 
-/// Remembers completed transactions. Implement it to keep them in your own database (ideally in
-/// the same database transaction as the handler's effects: then a crash can never make a
-/// transaction's effects happen twice).
+/// Remembers completed transactions. Implement it to keep them in your own database.
 ///
 /// **Contract.** After `record(id, fp)` has returned `Ok`, `lookup(id)` returns `Some(fp)` — also
 /// after a crash and restart, for a persistent store — until at least `capacity` later
 /// transactions have been recorded. The dispatcher calls `record` only after the handler returned
 /// success, and answers 200 only after `record` returned `Ok`.
+///
+/// A store on a database should also offer [units of work](UnitOfWork) ([`begin`](Self::begin)):
+/// the handler then writes its own state in the same database transaction as the record, and a
+/// crash can never make a transaction's writes happen twice or be lost while it counts as done.
+/// Without units, a crash after the handler's writes but before `record` makes the homeserver's
+/// retry run the handler again.
 pub trait TransactionStore: Send + Sync + 'static {
     /// The fingerprint recorded for `txn_id`, if it was completed.
     fn lookup<'a>(
@@ -120,6 +126,18 @@ pub trait TransactionStore: Send + Sync + 'static {
         txn_id: &'a str,
         fingerprint: Fingerprint,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Opens a unit of work for `txn_id`, or `None` if this store has none (the default: the
+    /// dispatcher then calls [`record`](Self::record) after the handler). Called once per
+    /// attempt, in the transaction's turn; the unit may take locks (a shared database: so that
+    /// one process at a time handles transactions) and must see every record committed before.
+    fn begin<'a>(
+        &'a self,
+        txn_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Box<dyn UnitOfWork>>, StoreError>> {
+        let _ = txn_id;
+        Box::pin(std::future::ready(Ok(None)))
+    }
 }
 
 impl<S: TransactionStore + ?Sized> TransactionStore for std::sync::Arc<S> {
@@ -136,6 +154,13 @@ impl<S: TransactionStore + ?Sized> TransactionStore for std::sync::Arc<S> {
         fingerprint: Fingerprint,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         (**self).record(txn_id, fingerprint)
+    }
+
+    fn begin<'a>(
+        &'a self,
+        txn_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Box<dyn UnitOfWork>>, StoreError>> {
+        (**self).begin(txn_id)
     }
 }
 

@@ -16,6 +16,7 @@ use super::{
 };
 use crate::{
     Event, Handler, HandlerError, RoomConcurrency, TransactionContext, TransactionStore,
+    UnitOfWork,
     order::{Outcome, Slot},
     store::Fingerprint,
 };
@@ -108,6 +109,7 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
                 transaction: &transaction,
                 body: &body,
                 legacy,
+                unit: None,
             };
             let answer = self.lead(&ctx, &envelopes, fingerprint).await;
             guard.finish(answer.clone());
@@ -141,7 +143,8 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
         }
     }
 
-    /// Runs the transaction in its turn: ephemeral data, then events, then the store.
+    /// Runs the transaction in its turn: in the store's unit of work if it offers one, else with
+    /// the within-process retry progress.
     async fn lead(
         &self,
         ctx: &TransactionContext<'_>,
@@ -150,6 +153,54 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
     ) -> Answer {
         let mut turn = self.inner.turns.ticket();
         turn.wait().await;
+        match self.inner.store.begin(ctx.txn_id).await {
+            Ok(Some(unit)) => self.lead_in_unit(ctx, envelopes, fingerprint, unit).await,
+            Ok(None) => self.lead_with_progress(ctx, envelopes, fingerprint).await,
+            Err(e) => {
+                tracing::error!(txn_id = ctx.txn_id, error = %e, "opening a unit of work failed");
+                Err(MatrixError::unknown("The transaction store failed; retry later"))
+            }
+        }
+    }
+
+    /// Ephemeral data, then events, all in `unit`; then the record, committed with the unit.
+    /// A failure drops the unit (its writes roll back), so a retry runs everything again.
+    async fn lead_in_unit(
+        &self,
+        ctx: &TransactionContext<'_>,
+        envelopes: &[Option<EventEnvelope<'_>>],
+        fingerprint: Fingerprints<'_>,
+        unit: Box<dyn UnitOfWork>,
+    ) -> Answer {
+        if unit.recorded().is_some_and(|fp| fingerprint.matches(fp)) {
+            tracing::debug!(txn_id = ctx.txn_id, "transaction completed meanwhile: acknowledging");
+            return Ok(());
+        }
+        let in_unit = TransactionContext { unit: Some(&*unit), ..*ctx };
+        if has_ephemeral(ctx.transaction) {
+            self.inner
+                .handler
+                .ephemeral_and_device_data(&in_unit)
+                .await
+                .map_err(|e| handler_failure(ctx.txn_id, "ephemeral", e))?;
+        }
+        if let Some(e) = self.run_events(&in_unit, envelopes, &mut EventsDone::default()).await {
+            return Err(e);
+        }
+        unit.commit(fingerprint.current).await.map_err(|e| {
+            tracing::error!(txn_id = ctx.txn_id, error = %e, "committing a unit of work failed");
+            MatrixError::unknown("The transaction store failed; retry later")
+        })
+    }
+
+    /// Ephemeral data, then events, skipping what a failed attempt already handled; then the
+    /// store's record.
+    async fn lead_with_progress(
+        &self,
+        ctx: &TransactionContext<'_>,
+        envelopes: &[Option<EventEnvelope<'_>>],
+        fingerprint: Fingerprints<'_>,
+    ) -> Answer {
         // Completed while this delivery waited for its turn (by an earlier, already finished leader).
         if self.completed(ctx.txn_id, fingerprint).await? {
             return Ok(());

@@ -7,3 +7,4 @@
 mod concurrency;
 mod fixtures;
 mod properties;
+mod unit;
