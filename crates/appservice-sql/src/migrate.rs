@@ -1,0 +1,149 @@
+//! The schema: versioned migrations embedded in the binary, run forward at start-up.
+//!
+//! Our own version table (`appservice_schema`, one row per component) rather than sqlx's
+//! `_sqlx_migrations`: a bridge runs its own sqlx migrations in the same database, and two
+//! migrators in one `_sqlx_migrations` table take each other's versions for their own.
+
+use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
+
+use crate::{Backend, SqlError, SqlErrorKind};
+
+/// The table of schema versions, one row per component.
+pub const SCHEMA_TABLE: &str = "appservice_schema";
+/// This crate's row in [`SCHEMA_TABLE`].
+pub const COMPONENT: &str = "appservice-sql";
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// One forward step of the schema, in each backend's dialect.
+struct Migration {
+    sqlite: &'static str,
+    postgres: &'static str,
+    /// A table the step creates: if it exists while the version says the step has not run,
+    /// the database holds someone else's table of that name.
+    creates: &'static str,
+}
+
+/// Version `n` is `MIGRATIONS[n - 1]`. Append only; never edit a released step.
+const MIGRATIONS: &[Migration] = &[Migration {
+    sqlite: include_str!("../migrations/sqlite/0001_transactions.sql"),
+    postgres: include_str!("../migrations/postgres/0001_transactions.sql"),
+    creates: "appservice_transactions",
+}];
+
+/// An arbitrary constant: the PostgreSQL advisory lock that makes replicas migrate one at a
+/// time.
+const MIGRATION_LOCK: i64 = 0x6173_5f6d_6967_7261; // "as_migra"
+
+/// Brings the schema to [`SCHEMA_VERSION`], in one database transaction; refuses a database
+/// written by a newer version or holding foreign tables of our names.
+pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), SqlError> {
+    let query = |e| SqlError::sqlx(SqlErrorKind::Query, "migrating the schema", e);
+    let mut tx = match backend {
+        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await.map_err(query)?,
+        Backend::Postgres => {
+            let mut tx = pool.begin().await.map_err(query)?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(MIGRATION_LOCK)
+                .execute(&mut *tx)
+                .await
+                .map_err(query)?;
+            tx
+        }
+    };
+    let found = current_version(&mut tx).await?;
+    if found > SCHEMA_VERSION {
+        return Err(SqlError::new(
+            SqlErrorKind::Schema,
+            format!(
+                "table {SCHEMA_TABLE} says {COMPONENT} schema version {found}, written by a newer \
+                 version; this build reads up to version {SCHEMA_VERSION}: upgrade, or use \
+                 another database"
+            ),
+        ));
+    }
+    for (i, step) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let version = i as i64 + 1;
+        if table_exists(&mut tx, backend, step.creates).await? {
+            return Err(SqlError::new(
+                SqlErrorKind::Schema,
+                format!(
+                    "table {} exists, but table {SCHEMA_TABLE} says {COMPONENT} schema version \
+                     {found}, before the version ({version}) that creates it: the table is not \
+                     ours; use another database or schema",
+                    step.creates
+                ),
+            ));
+        }
+        let sql = match backend {
+            Backend::Sqlite => step.sqlite,
+            Backend::Postgres => step.postgres,
+        };
+        sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(|e| {
+            SqlError::sqlx(SqlErrorKind::Schema, format!("migration to version {version}"), e)
+        })?;
+        tracing::info!(component = COMPONENT, version, "database schema migrated");
+    }
+    if found < SCHEMA_VERSION {
+        sqlx::query(
+            "INSERT INTO appservice_schema (component, version) VALUES ($1, $2) \
+             ON CONFLICT (component) DO UPDATE SET version = excluded.version",
+        )
+        .bind(COMPONENT)
+        .bind(SCHEMA_VERSION)
+        .execute(&mut *tx)
+        .await
+        .map_err(query)?;
+    }
+    tx.commit().await.map_err(query)
+}
+
+/// Our row of the version table (created if missing), 0 if none.
+async fn current_version(tx: &mut Transaction<'static, Any>) -> Result<i64, SqlError> {
+    let foreign = |e| {
+        SqlError::sqlx(
+            SqlErrorKind::Schema,
+            format!(
+                "table {SCHEMA_TABLE} is not ours (expected columns component TEXT, version \
+                 BIGINT): use another database or schema"
+            ),
+            e,
+        )
+    };
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS appservice_schema \
+         (component TEXT PRIMARY KEY, version BIGINT NOT NULL)",
+    )
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| SqlError::sqlx(SqlErrorKind::Query, "creating the version table", e))?;
+    let row = sqlx::query("SELECT version FROM appservice_schema WHERE component = $1")
+        .bind(COMPONENT)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(foreign)?;
+    match row {
+        Some(row) => row.try_get::<i64, _>(0).map_err(foreign),
+        None => Ok(0),
+    }
+}
+
+async fn table_exists(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    table: &str,
+) -> Result<bool, SqlError> {
+    let sql = match backend {
+        Backend::Sqlite => "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1",
+        Backend::Postgres => {
+            "SELECT 1 FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_name = $1"
+        }
+    };
+    let row = sqlx::query(sql)
+        .bind(table)
+        .fetch_optional(conn)
+        .await
+        .map_err(|e| SqlError::sqlx(SqlErrorKind::Query, "reading the catalogue", e))?;
+    Ok(row.is_some())
+}

@@ -1,0 +1,282 @@
+//! [`SqlStore`]: the [`TransactionStore`] on SQLite or PostgreSQL, with units of work.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use appservice_dispatch::{
+    BoxFuture, Fingerprint, StoreError, TransactionStore, UnitOfWork, store::key,
+};
+use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
+
+use crate::{Backend, SqlConfig, SqlError, SqlErrorKind, SqlUnit, connect, migrate};
+
+/// An arbitrary constant: the PostgreSQL advisory lock held by the replica handling a
+/// transaction, so replicas take turns and see each other's records.
+const TURN_LOCK: i64 = 0x6173_5f74_7572_6e73; // "as_turns"
+
+/// Completed transactions in a SQL database, and the [units of work](SqlUnit) that let a
+/// handler's own writes commit with them.
+///
+/// Cloning is cheap (one pool). See the [crate documentation](crate) for an example.
+#[derive(Clone, Debug)]
+pub struct SqlStore {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pool: AnyPool,
+    backend: Backend,
+    config: SqlConfig,
+    commits: AtomicU32,
+}
+
+impl SqlStore {
+    /// Opens the database at `url` (`sqlite://PATH`, created if missing, or `postgres://…`)
+    /// and brings its schema up to date (refusing one written by a newer version).
+    pub async fn connect(url: &str, config: SqlConfig) -> Result<Self, SqlError> {
+        let (pool, backend) = connect::pool(url, &config).await?;
+        migrate::run(&pool, backend).await?;
+        Ok(Self { shared: Arc::new(Shared { pool, backend, config, commits: AtomicU32::new(0) }) })
+    }
+
+    /// The pool, for the bridge's own queries and migrations.
+    pub fn pool(&self) -> &AnyPool {
+        &self.shared.pool
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.shared.backend
+    }
+
+    /// Whether the database answers now (`SELECT 1`), for readiness checks.
+    pub async fn is_reachable(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.shared.pool).await.is_ok()
+    }
+
+    /// The number of records kept.
+    pub async fn record_count(&self) -> Result<u64, SqlError> {
+        let row = sqlx::query("SELECT COUNT(*) FROM appservice_transactions")
+            .fetch_one(&self.shared.pool)
+            .await
+            .map_err(|e| SqlError::sqlx(SqlErrorKind::Query, "counting records", e))?;
+        let n: i64 = row
+            .try_get(0)
+            .map_err(|e| SqlError::sqlx(SqlErrorKind::Query, "counting records", e))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Deletes the records beyond [`SqlConfig::capacity`] and older than
+    /// [`SqlConfig::max_age`]; returns how many. Runs by itself every
+    /// [`SqlConfig::prune_every`] commits.
+    pub async fn prune(&self) -> Result<u64, SqlError> {
+        self.shared.prune().await
+    }
+}
+
+impl Shared {
+    async fn prune(&self) -> Result<u64, SqlError> {
+        let query = |e| SqlError::sqlx(SqlErrorKind::Query, "pruning records", e);
+        let capacity = i64::try_from(self.config.capacity).unwrap_or(i64::MAX);
+        let by_count = sqlx::query(
+            "DELETE FROM appservice_transactions WHERE seq < (SELECT seq FROM \
+             appservice_transactions ORDER BY seq DESC LIMIT 1 OFFSET $1)",
+        )
+        .bind(capacity.saturating_sub(1).max(0))
+        .execute(&self.pool)
+        .await
+        .map_err(query)?
+        .rows_affected();
+        let mut by_age = 0;
+        if let Some(max_age) = self.config.max_age {
+            let cutoff =
+                now_ms().saturating_sub(i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX));
+            by_age = sqlx::query("DELETE FROM appservice_transactions WHERE recorded_at < $1")
+                .bind(cutoff)
+                .execute(&self.pool)
+                .await
+                .map_err(query)?
+                .rows_affected();
+        }
+        Ok(by_count + by_age)
+    }
+
+    /// Counts a commit; every `prune_every`-th prunes (a failure is logged: the records stay).
+    pub(crate) async fn committed(&self) {
+        let n = self.commits.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        if n.is_multiple_of(self.config.prune_every.max(1))
+            && let Err(e) = self.prune().await
+        {
+            tracing::warn!(error = %e, "pruning old transaction records failed");
+        }
+    }
+}
+
+/// The fingerprint recorded for `txn_id` (a [`column_key`]), read through `conn`.
+///
+/// Boxed: sqlx's executor bounds on `&mut AnyConnection` in an unboxed future make the
+/// callers' futures fail the `Send` check that `BoxFuture` asks for (a limit of the
+/// compiler's higher-ranked `Send` check).
+fn recorded<'a>(
+    conn: &'a mut AnyConnection,
+    txn_id: &'a str,
+) -> BoxFuture<'a, Result<Option<Fingerprint>, SqlError>> {
+    Box::pin(async move {
+        let row = sqlx::query("SELECT fingerprint FROM appservice_transactions WHERE txn_id = $1")
+            .bind(txn_id)
+            .fetch_optional(conn)
+            .await
+            .map_err(|e| SqlError::sqlx(SqlErrorKind::Query, "looking up a transaction", e))?;
+        let Some(row) = row else { return Ok(None) };
+        let fingerprint: i64 = row
+            .try_get(0)
+            .map_err(|e| SqlError::sqlx(SqlErrorKind::Query, "reading a fingerprint", e))?;
+        Ok(Some(Fingerprint(fingerprint as u64)))
+    })
+}
+
+/// Records `txn_id` (a [`column_key`]) in `tx`, replacing a record of a reused ID.
+/// Boxed, as [`recorded`] is.
+pub(crate) fn insert_record<'a>(
+    tx: &'a mut Transaction<'static, Any>,
+    txn_id: &'a str,
+    fingerprint: Fingerprint,
+) -> BoxFuture<'a, Result<(), SqlError>> {
+    Box::pin(async move {
+        let query = |e| SqlError::sqlx(SqlErrorKind::Query, "recording a transaction", e);
+        sqlx::query("DELETE FROM appservice_transactions WHERE txn_id = $1")
+            .bind(txn_id)
+            .execute(&mut **tx)
+            .await
+            .map_err(query)?;
+        sqlx::query(
+        "INSERT INTO appservice_transactions (txn_id, fingerprint, recorded_at) VALUES ($1, $2, $3)",
+    )
+    .bind(txn_id)
+    .bind(fingerprint.0 as i64)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await
+    .map_err(query)?;
+        Ok(())
+    })
+}
+
+/// The column value for `txn_id`: its [`key`], with `\\` and NUL escaped (`\\\\`, `\\0`):
+/// PostgreSQL's `TEXT` cannot hold NUL, which a long ID's key and a percent-decoded `%00` contain.
+/// Injective, so two IDs never share a row.
+pub(crate) fn column_key(txn_id: &str) -> String {
+    let key = key(txn_id);
+    let mut out = String::with_capacity(key.len());
+    for c in key.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\0' => out.push_str("\\0"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn now_ms() -> i64 {
+    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl TransactionStore for SqlStore {
+    fn lookup<'a>(
+        &'a self,
+        txn_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Fingerprint>, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.shared.pool.acquire().await.map_err(|e| {
+                StoreError::from(SqlError::sqlx(SqlErrorKind::Connect, "no connection", e))
+            })?;
+            Ok(recorded(&mut conn, &column_key(txn_id)).await?)
+        })
+    }
+
+    fn record<'a>(
+        &'a self,
+        txn_id: &'a str,
+        fingerprint: Fingerprint,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let unit = self.open(txn_id).await?;
+            Box::new(unit).commit(fingerprint).await
+        })
+    }
+
+    fn begin<'a>(
+        &'a self,
+        txn_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Box<dyn UnitOfWork>>, StoreError>> {
+        Box::pin(async move { Ok(Some(Box::new(self.open(txn_id).await?) as Box<dyn UnitOfWork>)) })
+    }
+}
+
+impl SqlStore {
+    /// A database transaction holding the backend's write turn, with the record as seen in it.
+    ///
+    /// Boxed, as [`recorded`] is.
+    fn open<'a>(&'a self, txn_id: &'a str) -> BoxFuture<'a, Result<SqlUnit, SqlError>> {
+        let (pool, backend) = (self.shared.pool.clone(), self.shared.backend);
+        let lock_timeout = self.shared.config.lock_timeout;
+        let shared = Arc::clone(&self.shared);
+        Box::pin(async move {
+            let query = |e| SqlError::sqlx(SqlErrorKind::Query, "opening a unit of work", e);
+            let mut tx = match backend {
+                // IMMEDIATE: the write lock now, not at the first write (which could fail with
+                // SQLITE_BUSY once another connection has written since this one's first read).
+                Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await.map_err(query)?,
+                Backend::Postgres => {
+                    let mut tx = pool.begin().await.map_err(query)?;
+                    take_turn(&mut tx, lock_timeout).await.map_err(query)?;
+                    tx
+                }
+            };
+            let txn_id = column_key(txn_id);
+            let found = recorded(&mut tx, &txn_id).await?;
+            Ok(SqlUnit::new(txn_id, found, tx, shared))
+        })
+    }
+}
+
+/// PostgreSQL: waits (at most `timeout`) for the replicas' turn lock, held until the
+/// transaction ends (also a dead replica's: its session ends with it). Boxed, as [`recorded`] is.
+fn take_turn<'a>(
+    tx: &'a mut Transaction<'static, Any>,
+    timeout: std::time::Duration,
+) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+    Box::pin(async move {
+        // `set_config(…, true)`: `SET LOCAL`, with a bound value.
+        sqlx::query("SELECT set_config('lock_timeout', $1, true)")
+            .bind(format!("{}ms", timeout.as_millis()))
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(TURN_LOCK).execute(&mut **tx).await?;
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::column_key;
+
+    #[test]
+    fn column_keys_hold_no_nul_and_never_collide() {
+        let ids = ["a", "a\0", "a\\0", "a\\\0", "\\", "\0", &"x".repeat(300)];
+        let keys: Vec<String> = ids.iter().map(|id| column_key(id)).collect();
+        for (i, k) in keys.iter().enumerate() {
+            assert!(!k.contains('\0'), "{k:?}");
+            assert!(!keys[..i].contains(k), "{:?} collides", ids[i]);
+        }
+        assert_eq!(column_key("plain-1"), "plain-1");
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests of `appservice-sql` against real databases: SQLite files and a PostgreSQL
+//! server started by the test itself (`postgres.rs`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is the failure report.
+
+mod crash;
+mod postgres;
+mod replicas;
+mod store;
+mod support;
