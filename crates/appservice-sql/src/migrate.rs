@@ -4,6 +4,7 @@
 //! `_sqlx_migrations`: a bridge runs its own sqlx migrations in the same database, and two
 //! migrators in one `_sqlx_migrations` table take each other's versions for their own.
 
+use appservice_dispatch::BoxFuture;
 use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
 
 use crate::{Backend, SqlError, SqlErrorKind};
@@ -37,113 +38,138 @@ const MIGRATION_LOCK: i64 = 0x6173_5f6d_6967_7261; // "as_migra"
 
 /// Brings the schema to [`SCHEMA_VERSION`], in one database transaction; refuses a database
 /// written by a newer version or holding foreign tables of our names.
-pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), SqlError> {
-    let query = |e| SqlError::sqlx(SqlErrorKind::Query, "migrating the schema", e);
-    let mut tx = match backend {
-        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await.map_err(query)?,
-        Backend::Postgres => {
-            let mut tx = pool.begin().await.map_err(query)?;
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(MIGRATION_LOCK)
-                .execute(&mut *tx)
-                .await
-                .map_err(query)?;
-            tx
-        }
-    };
-    let found = current_version(&mut tx).await?;
-    if found > SCHEMA_VERSION {
-        return Err(SqlError::new(
-            SqlErrorKind::Schema,
-            format!(
-                "table {SCHEMA_TABLE} says {COMPONENT} schema version {found}, written by a newer \
-                 version; this build reads up to version {SCHEMA_VERSION}: upgrade, or use \
-                 another database"
-            ),
-        ));
-    }
-    for (i, step) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        let version = i as i64 + 1;
-        if table_exists(&mut tx, backend, step.creates).await? {
+///
+/// Boxed, for the reason given at `store::recorded`.
+pub(crate) fn run(pool: &AnyPool, backend: Backend) -> BoxFuture<'_, Result<(), SqlError>> {
+    Box::pin(async move {
+        let query = |e| SqlError::sqlx(SqlErrorKind::Query, "migrating the schema", e);
+        let mut tx = match backend {
+            Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await.map_err(query)?,
+            Backend::Postgres => {
+                let mut tx = pool.begin().await.map_err(query)?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(MIGRATION_LOCK)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query)?;
+                tx
+            }
+        };
+        let found = current_version(&mut tx).await?;
+        if found > SCHEMA_VERSION {
             return Err(SqlError::new(
                 SqlErrorKind::Schema,
                 format!(
-                    "table {} exists, but table {SCHEMA_TABLE} says {COMPONENT} schema version \
-                     {found}, before the version ({version}) that creates it: the table is not \
-                     ours; use another database or schema",
-                    step.creates
+                    "table {SCHEMA_TABLE} says {COMPONENT} schema version {found}, written by a newer \
+                 version; this build reads up to version {SCHEMA_VERSION}: upgrade, or use \
+                 another database"
                 ),
             ));
         }
-        let sql = match backend {
-            Backend::Sqlite => step.sqlite,
-            Backend::Postgres => step.postgres,
-        };
-        sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(|e| {
-            SqlError::sqlx(SqlErrorKind::Schema, format!("migration to version {version}"), e)
-        })?;
-        tracing::info!(component = COMPONENT, version, "database schema migrated");
-    }
-    if found < SCHEMA_VERSION {
-        sqlx::query(
-            "INSERT INTO appservice_schema (component, version) VALUES ($1, $2) \
+        for (i, step) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+            let version = i as i64 + 1;
+            if table_exists(&mut tx, backend, step.creates).await? {
+                return Err(SqlError::new(
+                    SqlErrorKind::Schema,
+                    format!(
+                        "table {} exists, but table {SCHEMA_TABLE} says {COMPONENT} schema version \
+                     {found}, before the version ({version}) that creates it: the table is not \
+                     ours; use another database or schema",
+                        step.creates
+                    ),
+                ));
+            }
+            let sql = match backend {
+                Backend::Sqlite => step.sqlite,
+                Backend::Postgres => step.postgres,
+            };
+            // One statement at a time (`raw_sql`'s future fails the `Send` check of a boxed
+            // future; see `store::recorded`). Migration files hold no `;` inside literals.
+            for statement in
+                sql.split(';').map(str::trim).filter(|s| !s.is_empty() && !is_comment(s))
+            {
+                sqlx::query(statement).persistent(false).execute(&mut *tx).await.map_err(|e| {
+                    SqlError::sqlx(
+                        SqlErrorKind::Schema,
+                        format!("migration to version {version}"),
+                        e,
+                    )
+                })?;
+            }
+            tracing::info!(component = COMPONENT, version, "database schema migrated");
+        }
+        if found < SCHEMA_VERSION {
+            sqlx::query(
+                "INSERT INTO appservice_schema (component, version) VALUES ($1, $2) \
              ON CONFLICT (component) DO UPDATE SET version = excluded.version",
-        )
-        .bind(COMPONENT)
-        .bind(SCHEMA_VERSION)
-        .execute(&mut *tx)
-        .await
-        .map_err(query)?;
-    }
-    tx.commit().await.map_err(query)
+            )
+            .bind(COMPONENT)
+            .bind(SCHEMA_VERSION)
+            .execute(&mut *tx)
+            .await
+            .map_err(query)?;
+        }
+        tx.commit().await.map_err(query)
+    })
 }
 
 /// Our row of the version table (created if missing), 0 if none.
-async fn current_version(tx: &mut Transaction<'static, Any>) -> Result<i64, SqlError> {
-    let foreign = |e| {
-        SqlError::sqlx(
-            SqlErrorKind::Schema,
-            format!(
-                "table {SCHEMA_TABLE} is not ours (expected columns component TEXT, version \
+fn current_version<'a>(
+    tx: &'a mut Transaction<'static, Any>,
+) -> BoxFuture<'a, Result<i64, SqlError>> {
+    Box::pin(async move {
+        let foreign = |e| {
+            SqlError::sqlx(
+                SqlErrorKind::Schema,
+                format!(
+                    "table {SCHEMA_TABLE} is not ours (expected columns component TEXT, version \
                  BIGINT): use another database or schema"
-            ),
-            e,
-        )
-    };
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS appservice_schema \
+                ),
+                e,
+            )
+        };
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS appservice_schema \
          (component TEXT PRIMARY KEY, version BIGINT NOT NULL)",
-    )
-    .execute(&mut **tx)
-    .await
-    .map_err(|e| SqlError::sqlx(SqlErrorKind::Query, "creating the version table", e))?;
-    let row = sqlx::query("SELECT version FROM appservice_schema WHERE component = $1")
-        .bind(COMPONENT)
-        .fetch_optional(&mut **tx)
+        )
+        .execute(&mut **tx)
         .await
-        .map_err(foreign)?;
-    match row {
-        Some(row) => row.try_get::<i64, _>(0).map_err(foreign),
-        None => Ok(0),
-    }
+        .map_err(|e| SqlError::sqlx(SqlErrorKind::Query, "creating the version table", e))?;
+        let row = sqlx::query("SELECT version FROM appservice_schema WHERE component = $1")
+            .bind(COMPONENT)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(foreign)?;
+        match row {
+            Some(row) => row.try_get::<i64, _>(0).map_err(foreign),
+            None => Ok(0),
+        }
+    })
 }
 
-async fn table_exists(
-    conn: &mut AnyConnection,
+fn table_exists<'a>(
+    conn: &'a mut AnyConnection,
     backend: Backend,
-    table: &str,
-) -> Result<bool, SqlError> {
-    let sql = match backend {
-        Backend::Sqlite => "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1",
-        Backend::Postgres => {
-            "SELECT 1 FROM information_schema.tables \
+    table: &'a str,
+) -> BoxFuture<'a, Result<bool, SqlError>> {
+    Box::pin(async move {
+        let sql = match backend {
+            Backend::Sqlite => "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1",
+            Backend::Postgres => {
+                "SELECT 1 FROM information_schema.tables \
              WHERE table_schema = current_schema() AND table_name = $1"
-        }
-    };
-    let row = sqlx::query(sql)
-        .bind(table)
-        .fetch_optional(conn)
-        .await
-        .map_err(|e| SqlError::sqlx(SqlErrorKind::Query, "reading the catalogue", e))?;
-    Ok(row.is_some())
+            }
+        };
+        let row = sqlx::query(sql)
+            .bind(table)
+            .fetch_optional(conn)
+            .await
+            .map_err(|e| SqlError::sqlx(SqlErrorKind::Query, "reading the catalogue", e))?;
+        Ok(row.is_some())
+    })
+}
+
+/// Whether `statement` is only comment lines.
+fn is_comment(statement: &str) -> bool {
+    statement.lines().all(|line| line.trim().is_empty() || line.trim_start().starts_with("--"))
 }

@@ -39,10 +39,15 @@ pub(crate) struct Shared {
 impl SqlStore {
     /// Opens the database at `url` (`sqlite://PATH`, created if missing, or `postgres://…`)
     /// and brings its schema up to date (refusing one written by a newer version).
-    pub async fn connect(url: &str, config: SqlConfig) -> Result<Self, SqlError> {
-        let (pool, backend) = connect::pool(url, &config).await?;
-        migrate::run(&pool, backend).await?;
-        Ok(Self { shared: Arc::new(Shared { pool, backend, config, commits: AtomicU32::new(0) }) })
+    ///
+    /// The future is `Send` (spawn it anywhere).
+    pub fn connect(url: &str, config: SqlConfig) -> BoxFuture<'_, Result<Self, SqlError>> {
+        Box::pin(async move {
+            let (pool, backend) = connect::pool(url, &config).await?;
+            migrate::run(&pool, backend).await?;
+            let shared = Shared { pool, backend, config, commits: AtomicU32::new(0) };
+            Ok(Self { shared: Arc::new(shared) })
+        })
     }
 
     /// The pool, for the bridge's own queries and migrations.

@@ -7,14 +7,16 @@ pub const USAGE: &str = "\
 echo-appservice: the reference Matrix application service of appservice-rs
 
 USAGE:
-    echo-appservice --registration FILE --homeserver URL [--store DIR] [--server-name NAME]
+    echo-appservice --registration FILE --homeserver URL [--database URL | --store DIR]
+                    [--server-name NAME]
 
 OPTIONS:
     --registration FILE   the appservice registration (YAML or JSON); the service listens on the
                           host and port of its `url`
     --homeserver URL      the homeserver's Client-Server API base URL (http:// or https://)
-    --store DIR           the transaction store directory
-                          (default: <registration's directory>/<id>-store)
+    --database URL        the database: sqlite://PATH (created if missing) or postgres://…
+                          (default: sqlite://<registration's directory>/<id>.db)
+    --store DIR           instead of a database, the append-only file store in DIR
     --server-name NAME    the homeserver's server name (default: from `whoami` of the bot)
     -h, --help            print this help
 
@@ -31,7 +33,10 @@ pub struct Args {
     pub registration: PathBuf,
     /// `--homeserver URL`.
     pub homeserver: String,
-    /// `--store DIR`; `None`: [`default_store_dir`](crate::default_store_dir).
+    /// `--database URL`; `None` (and no `--store`):
+    /// [`default_database_url`](crate::default_database_url).
+    pub database: Option<String>,
+    /// `--store DIR`: the file store instead of a database.
     pub store: Option<PathBuf>,
     /// `--server-name NAME`; `None`: asked from the homeserver (`whoami`).
     pub server_name: Option<String>,
@@ -65,9 +70,17 @@ impl Args {
         Self {
             registration: registration.into(),
             homeserver: homeserver.into(),
+            database: None,
             store: None,
             server_name: None,
         }
+    }
+
+    /// Sets [`database`](Self::database).
+    #[must_use]
+    pub fn database(mut self, url: impl Into<String>) -> Self {
+        self.database = Some(url.into());
+        self
     }
 
     /// Sets [`store`](Self::store).
@@ -103,6 +116,7 @@ impl Args {
         let mut registration: Option<OsString> = None;
         let mut homeserver: Option<OsString> = None;
         let mut store: Option<OsString> = None;
+        let mut database: Option<OsString> = None;
         let mut server_name: Option<OsString> = None;
         let mut args = args.into_iter().map(Into::into);
         while let Some(arg) = args.next() {
@@ -120,6 +134,7 @@ impl Args {
                 "--registration" => &mut registration,
                 "--homeserver" => &mut homeserver,
                 "--store" => &mut store,
+                "--database" => &mut database,
                 "--server-name" => &mut server_name,
                 _ => return Err(ArgsError(format!("unknown argument `{text}`"))),
             };
@@ -137,9 +152,13 @@ impl Args {
             .ok_or_else(|| ArgsError("`--registration FILE` is required".to_owned()))?;
         let homeserver =
             homeserver.ok_or_else(|| ArgsError("`--homeserver URL` is required".to_owned()))?;
+        if store.is_some() && database.is_some() {
+            return Err(ArgsError("`--database` and `--store` exclude each other".to_owned()));
+        }
         Ok(Command::Run(Args {
             registration: registration.into(),
             homeserver: utf8("--homeserver", homeserver)?,
+            database: database.map(|d| utf8("--database", d)).transpose()?,
             store: store.map(PathBuf::from),
             server_name: server_name.map(|n| utf8("--server-name", n)).transpose()?,
         }))
@@ -168,6 +187,8 @@ mod tests {
                 Args::new("r.yaml", "http://hs").store("/tmp/s").server_name("example.org")
             )
         );
+        let command = Args::parse(["--registration=r", "--homeserver=h", "--database=sqlite://x"]);
+        assert_eq!(command.unwrap(), Command::Run(Args::new("r", "h").database("sqlite://x")));
     }
 
     #[test]
@@ -177,6 +198,10 @@ mod tests {
         assert_eq!(err(&["--registration", "x"]), "`--homeserver URL` is required");
         assert_eq!(err(&["--registration"]), "`--registration` needs a value");
         assert_eq!(err(&["--store", "a", "--store", "b"]), "`--store` given twice");
+        assert_eq!(
+            err(&["--registration", "r", "--homeserver", "h", "--store", "a", "--database", "b"]),
+            "`--database` and `--store` exclude each other"
+        );
         assert_eq!(err(&["--verbose"]), "unknown argument `--verbose`");
         assert_eq!(Args::parse(["--registration", "x", "-h"]).unwrap(), Command::Help);
     }

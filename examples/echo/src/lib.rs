@@ -12,7 +12,7 @@
 //!
 //! What it does is described on [`EchoHandler`]; how it starts on [`run`]. The names it
 //! derives are in [`escape_localpart`] (virtual users), [`echo_txn_id`] (send transaction IDs)
-//! and [`default_store_dir`].
+//! and [`default_database_path`].
 //!
 //! A matching registration:
 //!
@@ -28,7 +28,9 @@ mod run;
 
 pub use args::{Args, ArgsError, Command, USAGE};
 pub use handler::EchoHandler;
-pub use mapping::{PREFIX, default_store_dir, echo_txn_id, escape_localpart, virtual_localpart};
+pub use mapping::{
+    PREFIX, default_database_path, echo_txn_id, escape_localpart, virtual_localpart,
+};
 pub use run::{
     FAIL_TRANSACTIONS_ENV, appservice, dispatcher_config, load_registration, run, service_config,
 };

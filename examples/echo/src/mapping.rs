@@ -78,27 +78,27 @@ pub fn echo_txn_id(event_id: &str) -> String {
     out
 }
 
-/// The default store directory: `<directory of the registration file>/<id>-store`, with the
+/// The default SQLite database: `<directory of the registration file>/<id>.db`, with the
 /// registration `id` made safe for a file name (`A`–`Z`, `a`–`z`, `0`–`9`, `-` and `_` kept,
 /// every other byte written as `=` and two hex digits, so `..` or `/` cannot escape the
-/// directory and different IDs get different directories).
+/// directory and different IDs get different files).
 ///
 /// ```
 /// use std::path::Path;
-/// use echo_appservice::default_store_dir;
+/// use echo_appservice::default_database_path;
 ///
-/// assert_eq!(default_store_dir(Path::new("/etc/echo/reg.yaml"), "echo"), Path::new("/etc/echo/echo-store"));
-/// assert_eq!(default_store_dir(Path::new("reg.yaml"), "a/../b"), Path::new("a=2f=2e=2e=2fb-store"));
+/// assert_eq!(default_database_path(Path::new("/etc/echo/reg.yaml"), "echo"), Path::new("/etc/echo/echo.db"));
+/// assert_eq!(default_database_path(Path::new("reg.yaml"), "a/../b"), Path::new("a=2f=2e=2e=2fb.db"));
 /// ```
-pub fn default_store_dir(registration_file: &Path, id: &str) -> std::path::PathBuf {
-    let mut name = String::with_capacity(id.len() + 6);
+pub fn default_database_path(registration_file: &Path, id: &str) -> std::path::PathBuf {
+    let mut name = String::with_capacity(id.len() + 3);
     for byte in id.bytes() {
         match byte {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => name.push(char::from(byte)),
             _ => push_hex(&mut name, '=', byte),
         }
     }
-    name.push_str("-store");
+    name.push_str(".db");
     registration_file.parent().unwrap_or_else(|| Path::new("")).join(name)
 }
 
@@ -165,8 +165,8 @@ mod tests {
 
     #[test]
     fn store_dir_stays_in_the_registration_directory() {
-        let dir = default_store_dir(Path::new("/x/reg.yaml"), "../..");
-        assert_eq!(dir, Path::new("/x/=2e=2e=2f=2e=2e-store"));
+        let dir = default_database_path(Path::new("/x/reg.yaml"), "../..");
+        assert_eq!(dir, Path::new("/x/=2e=2e=2f=2e=2e.db"));
         assert_eq!(dir.parent(), Some(Path::new("/x")));
     }
 }

@@ -9,11 +9,12 @@ use appservice_client::{
 };
 use appservice_dispatch::{DispatchConfig, Dispatcher, RoomConcurrency, TransactionStore};
 use appservice_fs_store::FileStore;
+use appservice_sql::{Backend, SqlConfig, SqlStore};
 use appservice_tower::{Appservice, AppserviceConfig, HealthPaths, ServeConfig, serve_with};
 use appservice_types::ValidatedRegistration;
 use tokio::net::TcpListener;
 
-use crate::{Args, EchoHandler, default_store_dir};
+use crate::{Args, EchoHandler, default_database_path};
 
 /// The environment variable of the [`EchoHandler::fail_first_events`] test hook.
 pub const FAIL_TRANSACTIONS_ENV: &str = "ECHO_FAIL_TRANSACTIONS";
@@ -73,12 +74,7 @@ pub async fn run(
             .map_err(|e| anyhow!("--server-name {name:?}: {e}"))?,
         None => discover_server_name(&args.homeserver, &registration).await?,
     };
-    let store_dir = args
-        .store
-        .clone()
-        .unwrap_or_else(|| default_store_dir(&args.registration, registration.id()));
-    let store = FileStore::open(&store_dir)
-        .with_context(|| format!("cannot open the transaction store {}", store_dir.display()))?;
+    let (store, store_name) = open_store(&args, &registration).await?;
     let transport =
         HyperTransport::new().map_err(|e| anyhow!("cannot build the HTTP client: {e}"))?;
     let client =
@@ -97,7 +93,7 @@ pub async fn run(
         id = registration.id(),
         %server_name,
         homeserver = %args.homeserver,
-        store = %store_dir.display(),
+        store = %store_name,
         "serving"
     );
     let app = appservice(registration, handler, store);
@@ -117,6 +113,31 @@ pub async fn run(
     served.context("the server task failed")?.context("serving failed")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The transaction store `args` ask for (`--store DIR`, else `--database URL`, else SQLite
+/// beside the registration), and how to name it in logs (never a database URL: it may hold a
+/// password).
+async fn open_store(
+    args: &Args,
+    registration: &ValidatedRegistration,
+) -> anyhow::Result<(Arc<dyn TransactionStore>, String)> {
+    if let Some(dir) = &args.store {
+        let store = FileStore::open(dir)
+            .with_context(|| format!("cannot open the transaction store {}", dir.display()))?;
+        return Ok((Arc::new(store), format!("files in {}", dir.display())));
+    }
+    let (url, name) = match &args.database {
+        Some(url) => (url.clone(), format!("{:?} database", Backend::of_url(url)?)),
+        None => {
+            let path = default_database_path(&args.registration, registration.id());
+            (format!("sqlite://{}", path.display()), format!("SQLite {}", path.display()))
+        }
+    };
+    let store = SqlStore::connect(&url, SqlConfig::default())
+        .await
+        .with_context(|| format!("cannot open the {name}"))?;
+    Ok((Arc::new(store), name))
 }
 
 /// The addresses of the registration's `url` host and port.

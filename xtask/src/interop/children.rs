@@ -78,7 +78,7 @@ impl Children {
         Ok(())
     }
 
-    /// Starts the echo (with `ECHO_FAIL_TRANSACTIONS=fail`) on the same store as before and
+    /// Starts the echo (with `ECHO_FAIL_TRANSACTIONS=fail`) on the same database as before and
     /// waits until `/_matrix/mau/live` answers 200.
     pub(super) fn start_echo(&mut self, fail: u32) -> Result<()> {
         ensure!(self.echo.is_none(), "the echo is already running");
@@ -93,8 +93,9 @@ impl Children {
             .arg("--registration")
             .arg(&self.paths.registration)
             .args(["--homeserver", &self.paths.hs_url])
-            .arg("--store")
-            .arg(self.paths.run_dir.join("echo-store"))
+            // The default backend, SQLite, at a known path (interop scenario "SQLite default").
+            .arg("--database")
+            .arg(format!("sqlite://{}", self.paths.run_dir.join("echo.db").display()))
             .args(["--server-name", SERVER_NAME])
             .env("RUST_LOG", "echo_appservice=debug,info")
             .env("NO_COLOR", "1")

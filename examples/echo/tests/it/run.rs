@@ -83,9 +83,9 @@ async fn run_pings_serves_and_shuts_down() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(homeserver.pinged_back(), [200]);
-    // The server name came from whoami; the store is next to the registration.
+    // The server name came from whoami; the SQLite database is next to the registration.
     assert_eq!(homeserver.requests_to("/account/whoami").len(), 1);
-    assert!(dir.path().join("echo-store").is_dir());
+    assert!(dir.path().join("echo.db").is_file());
 
     let live = http::Request::get(format!("{url}/_matrix/mau/live")).body(Bytes::new()).unwrap();
     assert_eq!(call(live).await.0, 200);
