@@ -4,13 +4,7 @@
 use parking_lot::Mutex;
 mod ping_calls;
 
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    fmt,
-    future::poll_fn,
-    sync::Arc,
-    time::SystemTime,
-};
+use std::{collections::BTreeMap, fmt, future::poll_fn, sync::Arc, time::SystemTime};
 
 use bytes::Bytes;
 use futures_util::future::{BoxFuture, FutureExt, Shared};
@@ -22,7 +16,7 @@ use ruma_client_api::{
     room::Visibility,
 };
 use ruma_common::{
-    OwnedRoomId, OwnedServerName, OwnedTransactionId, OwnedUserId, RoomId, UserId,
+    OwnedServerName, OwnedTransactionId, OwnedUserId, RoomId, UserId,
     api::{
         OutgoingRequest, SupportedVersions,
         auth_scheme::{AuthScheme, SendAccessToken},
@@ -31,8 +25,8 @@ use ruma_common::{
 
 use crate::Transport;
 use crate::{
-    ClientError, Identity, Intent, InvalidArgumentKind, RetryPolicy, Secret, Sleeper,
-    ValidatedRegistration,
+    ClientError, Identity, Intent, InvalidArgumentKind, MemoryState, RetryPolicy, Secret, Sleeper,
+    StateStore, ValidatedRegistration,
     request::{PathInput, Prepared, Received, prepare},
     retry::{self, Decision, SleeperName},
 };
@@ -97,11 +91,17 @@ struct Config {
     auto_register: bool,
 }
 
-/// Caches shared by all clones of a client.
-#[derive(Default)]
+/// What all clones of a client share: registrations in flight (and done, a cache of the
+/// state store: a user never stops being registered), and the state store.
 struct State {
     registered: Mutex<BTreeMap<OwnedUserId, RegistrationState>>,
-    joined: Mutex<BTreeSet<(OwnedRoomId, OwnedUserId)>>,
+    store: Arc<dyn StateStore>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self { registered: Mutex::default(), store: Arc::new(MemoryState::default()) }
+    }
 }
 
 /// An appservice's client for the homeserver's Client-Server API.
@@ -289,16 +289,45 @@ impl<S> Client<S> {
         &self.transport
     }
 
-    /// Records that `user_id` is registered (e.g. from the bridge's database), so that
+    /// Keeps what the client learns about its users in `store` (shared by the clones made
+    /// after this call) instead of in memory: registrations, memberships and profiles then
+    /// survive restarts, are shared by replicas, and see the memberships that incoming events
+    /// change (see [`StateStore`]).
+    #[must_use]
+    pub fn with_state_store(mut self, store: Arc<dyn StateStore>) -> Self {
+        self.state = Arc::new(State { registered: Mutex::default(), store });
+        self
+    }
+
+    /// The state store (in memory unless [`with_state_store`](Self::with_state_store)).
+    pub fn state_store(&self) -> &Arc<dyn StateStore> {
+        &self.state.store
+    }
+
+    /// Records that `user_id` is registered (e.g. known from elsewhere), so that
     /// [`Client::ensure_registered`] does not ask the homeserver.
-    pub fn mark_registered(&self, user_id: OwnedUserId) {
+    pub async fn mark_registered(&self, user_id: OwnedUserId) {
+        if let Err(e) = self.state.store.set_registered(&user_id).await {
+            tracing::warn!(%user_id, error = %e, "state store: recording a registration failed");
+        }
         self.state.registered.lock().insert(user_id, RegistrationState::Done);
     }
 
-    /// Whether `user_id` is known to be registered.
-    pub fn is_registered(&self, user_id: &UserId) -> bool {
-        self.config.bot.as_deref() == Some(user_id)
+    /// Whether `user_id` is known to be registered (the bot always is). A failing state store
+    /// counts as "not known".
+    pub async fn is_registered(&self, user_id: &UserId) -> bool {
+        if self.config.bot.as_deref() == Some(user_id)
             || matches!(self.state.registered.lock().get(user_id), Some(RegistrationState::Done))
+        {
+            return true;
+        }
+        match self.state.store.is_registered(user_id).await {
+            Ok(known) => known,
+            Err(e) => {
+                tracing::warn!(%user_id, error = %e, "state store: reading a registration failed");
+                false
+            }
+        }
     }
 
     pub(crate) fn is_bot(&self, user_id: &UserId) -> bool {
@@ -309,17 +338,20 @@ impl<S> Client<S> {
         self.config.auto_register
     }
 
-    pub(crate) fn is_joined(&self, room_id: &RoomId, user_id: &UserId) -> bool {
-        self.state.joined.lock().contains(&(room_id.to_owned(), user_id.to_owned()))
+    /// Whether the state store says `user_id` is in `room_id` (a failing store: no).
+    pub(crate) async fn is_joined(&self, room_id: &RoomId, user_id: &UserId) -> bool {
+        match self.state.store.is_joined(room_id, user_id).await {
+            Ok(joined) => joined,
+            Err(e) => {
+                tracing::warn!(%room_id, %user_id, error = %e, "state store: reading a membership failed");
+                false
+            }
+        }
     }
 
-    pub(crate) fn set_joined(&self, room_id: &RoomId, user_id: &UserId, joined: bool) {
-        let key = (room_id.to_owned(), user_id.to_owned());
-        let mut set = self.state.joined.lock();
-        if joined {
-            set.insert(key);
-        } else {
-            set.remove(&key);
+    pub(crate) async fn set_joined(&self, room_id: &RoomId, user_id: &UserId, joined: bool) {
+        if let Err(e) = self.state.store.set_joined(room_id, user_id, joined).await {
+            tracing::warn!(%room_id, %user_id, error = %e, "state store: recording a membership failed");
         }
     }
 }
@@ -453,6 +485,9 @@ impl<S: Transport> Client<S> {
                 format!("{user_id} is not on this appservice's server {}", self.config.server_name),
             ));
         }
+        if self.is_registered(user_id).await {
+            return Ok(());
+        }
         let flight = {
             let mut registered = self.state.registered.lock();
             match registered.get(user_id) {
@@ -470,6 +505,12 @@ impl<S: Transport> Client<S> {
             }
         };
         let result = flight.clone().await;
+        if result.is_ok() {
+            // Every waiter writes it; the store's write is idempotent.
+            if let Err(e) = self.state.store.set_registered(user_id).await {
+                tracing::warn!(%user_id, error = %e, "state store: recording a registration failed");
+            }
+        }
         let mut registered = self.state.registered.lock();
         let ours = matches!(registered.get(user_id), Some(RegistrationState::InFlight(f)) if f.ptr_eq(&flight));
         if ours {

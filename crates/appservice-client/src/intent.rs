@@ -140,7 +140,7 @@ impl<S: Transport> Intent<S> {
     /// homeserver refuses with 403 `M_FORBIDDEN` (not invited), has the bot invite the user and
     /// joins again. Memberships are cached (and forgotten on leave, kick and ban).
     pub async fn ensure_joined(&self, room_id: &RoomId) -> Result<(), ClientError> {
-        if self.client.is_joined(room_id, &self.user_id) {
+        if self.client.is_joined(room_id, &self.user_id).await {
             return Ok(());
         }
         match self.join_room_id(room_id).await {
@@ -206,7 +206,8 @@ impl<S: Transport> Intent<S> {
             content,
         );
         request.timestamp = options.ts;
-        Ok(self.client.send(request, &self.identity()).await?.event_id)
+        let sent = self.client.send(request, &self.identity()).await;
+        Ok(self.forget_join_if_forbidden(room_id, sent).await?.event_id)
     }
 
     /// `PUT /_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey}[?ts=]`. The
@@ -242,7 +243,24 @@ impl<S: Transport> Intent<S> {
             content,
         );
         request.timestamp = options.ts;
-        Ok(self.client.send(request, &self.identity()).await?.event_id)
+        let sent = self.client.send(request, &self.identity()).await;
+        Ok(self.forget_join_if_forbidden(room_id, sent).await?.event_id)
+    }
+
+    /// A 403 `M_FORBIDDEN` to a send means the user is not (or no longer) in the room, whatever
+    /// the state store thought (a kick it has not seen yet): forget the membership, so the next
+    /// [`ensure_joined`](Self::ensure_joined) joins again instead of trusting it forever.
+    async fn forget_join_if_forbidden<T>(
+        &self,
+        room_id: &RoomId,
+        sent: Result<T, ClientError>,
+    ) -> Result<T, ClientError> {
+        if let Err(e) = &sent
+            && e.is(&appservice_types::ErrorCode::FORBIDDEN)
+        {
+            self.client.set_joined(room_id, &self.user_id, false).await;
+        }
+        sent
     }
 
     /// `PUT /_matrix/client/v3/rooms/{roomId}/redact/{eventId}/{txnId}`.
@@ -277,7 +295,7 @@ impl<S: Transport> Intent<S> {
             .await?
             .parse::<join_room_by_id_or_alias::v3::Response>()?
             .room_id;
-        self.client.set_joined(&room_id, &self.user_id, true);
+        self.client.set_joined(&room_id, &self.user_id, true).await;
         Ok(room_id)
     }
 
@@ -291,7 +309,7 @@ impl<S: Transport> Intent<S> {
             .await?
             .parse::<join_room_by_id::v3::Response>()?
             .room_id;
-        self.client.set_joined(&room_id, &self.user_id, true);
+        self.client.set_joined(&room_id, &self.user_id, true).await;
         Ok(room_id)
     }
 
@@ -318,7 +336,7 @@ impl<S: Transport> Intent<S> {
         let mut request = leave_room::v3::Request::new(room_id.to_owned());
         request.reason = reason.map(str::to_owned);
         self.client.send(request, &self.identity()).await?;
-        self.client.set_joined(room_id, &self.user_id, false);
+        self.client.set_joined(room_id, &self.user_id, false).await;
         Ok(())
     }
 
@@ -333,7 +351,7 @@ impl<S: Transport> Intent<S> {
         let mut request = kick_user::v3::Request::new(room_id.to_owned(), user_id.to_owned());
         request.reason = reason.map(str::to_owned);
         self.client.send(request, &self.identity()).await?;
-        self.client.set_joined(room_id, user_id, false);
+        self.client.set_joined(room_id, user_id, false).await;
         Ok(())
     }
 
@@ -348,7 +366,7 @@ impl<S: Transport> Intent<S> {
         let mut request = ban_user::v3::Request::new(room_id.to_owned(), user_id.to_owned());
         request.reason = reason.map(str::to_owned);
         self.client.send(request, &self.identity()).await?;
-        self.client.set_joined(room_id, user_id, false);
+        self.client.set_joined(room_id, user_id, false).await;
         Ok(())
     }
 
@@ -360,7 +378,7 @@ impl<S: Transport> Intent<S> {
     ) -> Result<OwnedRoomId, ClientError> {
         self.ready().await?;
         let room_id = self.client.send(request, &self.identity()).await?.room_id;
-        self.client.set_joined(&room_id, &self.user_id, true);
+        self.client.set_joined(&room_id, &self.user_id, true).await;
         Ok(room_id)
     }
 

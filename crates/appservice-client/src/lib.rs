@@ -90,6 +90,7 @@ mod intent;
 mod ping;
 mod request;
 pub mod retry;
+mod state;
 #[cfg(feature = "hyper")]
 mod transport;
 
@@ -106,6 +107,7 @@ pub use request::{Identity, PathInput};
 #[cfg(feature = "tokio")]
 pub use retry::TokioSleeper;
 pub use retry::{RetryPolicy, Sleeper};
+pub use state::{BoxFuture, MemoryState, Profile, StateStore};
 #[cfg(feature = "hyper")]
 pub use transport::HyperTransport;
 

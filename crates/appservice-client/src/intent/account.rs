@@ -16,19 +16,59 @@ use ruma_client_api::{
 use ruma_common::{MxcUri, OwnedDeviceId, OwnedMxcUri, RoomId, profile::ProfileFieldValue};
 
 use crate::Transport;
-use crate::{ClientError, Identity, InvalidArgumentKind};
+use crate::{ClientError, Identity, InvalidArgumentKind, Profile};
 
 use super::Intent;
 
 impl<S: Transport> Intent<S> {
-    /// `PUT /_matrix/client/v3/profile/{userId}/displayname`.
+    /// `PUT /_matrix/client/v3/profile/{userId}/displayname`; recorded in the state store.
     pub async fn set_displayname(&self, displayname: &str) -> Result<(), ClientError> {
-        self.set_profile(ProfileFieldValue::DisplayName(displayname.to_owned())).await
+        self.set_profile(ProfileFieldValue::DisplayName(displayname.to_owned())).await?;
+        self.record_profile(|p| p.displayname = Some(displayname.to_owned())).await;
+        Ok(())
     }
 
-    /// `PUT /_matrix/client/v3/profile/{userId}/avatar_url`.
+    /// `PUT /_matrix/client/v3/profile/{userId}/avatar_url`; recorded in the state store.
     pub async fn set_avatar_url(&self, avatar_url: &MxcUri) -> Result<(), ClientError> {
-        self.set_profile(ProfileFieldValue::AvatarUrl(avatar_url.to_owned())).await
+        self.set_profile(ProfileFieldValue::AvatarUrl(avatar_url.to_owned())).await?;
+        self.record_profile(|p| p.avatar_url = Some(avatar_url.to_string())).await;
+        Ok(())
+    }
+
+    /// Sets the display name unless the state store says we already set this one (a bridge
+    /// calls it for every remote message without a request each time).
+    pub async fn ensure_displayname(&self, displayname: &str) -> Result<(), ClientError> {
+        if self.stored_profile().await.displayname.as_deref() == Some(displayname) {
+            return Ok(());
+        }
+        self.set_displayname(displayname).await
+    }
+
+    /// Sets the avatar unless the state store says we already set this one.
+    pub async fn ensure_avatar_url(&self, avatar_url: &MxcUri) -> Result<(), ClientError> {
+        if self.stored_profile().await.avatar_url.as_deref() == Some(avatar_url.as_str()) {
+            return Ok(());
+        }
+        self.set_avatar_url(avatar_url).await
+    }
+
+    /// The profile the state store holds (a failing store: none).
+    async fn stored_profile(&self) -> Profile {
+        match self.client.state_store().profile(&self.user_id).await {
+            Ok(profile) => profile,
+            Err(e) => {
+                tracing::warn!(user_id = %self.user_id, error = %e, "state store: reading a profile failed");
+                Profile::default()
+            }
+        }
+    }
+
+    async fn record_profile(&self, change: impl FnOnce(&mut Profile)) {
+        let mut profile = self.stored_profile().await;
+        change(&mut profile);
+        if let Err(e) = self.client.state_store().set_profile(&self.user_id, &profile).await {
+            tracing::warn!(user_id = %self.user_id, error = %e, "state store: recording a profile failed");
+        }
     }
 
     async fn set_profile(&self, value: ProfileFieldValue) -> Result<(), ClientError> {

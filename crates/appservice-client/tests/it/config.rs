@@ -32,7 +32,7 @@ namespaces:
     )
     .unwrap();
     assert_eq!(client.bot_user_id(), Some(owned_user_id!("@_irc_bot:example.org").as_ref()));
-    assert!(client.is_registered(&owned_user_id!("@_irc_bot:example.org")));
+    assert!(client.is_registered(&owned_user_id!("@_irc_bot:example.org")).await);
     client.ping(None).await.unwrap();
     let r = &server.recorded()[0];
     assert_eq!(r.path, "/_matrix/client/v1/appservice/irc/ping");

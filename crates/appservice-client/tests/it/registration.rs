@@ -28,7 +28,7 @@ async fn hundred_concurrent_calls_make_one_request() {
         task.await.unwrap().unwrap();
     }
     assert_eq!(server.recorded().len(), 1, "one /register for 100 concurrent callers");
-    assert!(client.is_registered(&alice));
+    assert!(client.is_registered(&alice).await);
     // Cached: no more requests.
     client.ensure_registered(&alice).await.unwrap();
     client.intent(alice.clone()).ensure_registered().await.unwrap();
@@ -63,7 +63,7 @@ async fn concurrent_callers_share_a_failure_and_it_is_not_cached() {
         assert_eq!(err.status().map(|s| s.as_u16()), Some(400));
     }
     assert_eq!(server.recorded().len(), 1, "the failure is shared by the concurrent callers");
-    assert!(!client.is_registered(&bob));
+    assert!(!client.is_registered(&bob).await);
     // Not cached: the next call asks again (and now the script says 200).
     server.fallback(Scripted::json(200, json!({"user_id": "@bob:example.org"})));
     client.ensure_registered(&bob).await.unwrap();
