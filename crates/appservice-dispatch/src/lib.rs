@@ -69,6 +69,7 @@ mod auth;
 mod config;
 mod dispatcher;
 mod handler;
+pub mod hook;
 mod order;
 pub mod route;
 pub mod store;
@@ -76,6 +77,7 @@ pub mod store;
 pub use config::{DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_EVENTS, DispatchConfig, RoomConcurrency};
 pub use dispatcher::{Dispatcher, Disposition, Rejection, Report, error_response};
 pub use handler::{BoxError, Event, Handler, HandlerError, TransactionContext};
+pub use hook::{EventHook, Hooked};
 pub use store::{Fingerprint, MemoryStore, StoreError, TransactionStore, UnitOfWork};
 
 /// A boxed, `Send` future (for the object-safe [`TransactionStore`]).

@@ -63,7 +63,9 @@
 mod config;
 mod connect;
 mod error;
+mod membership;
 pub mod migrate;
+mod state;
 mod store;
 mod unit;
 
@@ -71,6 +73,8 @@ pub use appservice_dispatch::TransactionStore;
 pub use config::SqlConfig;
 pub use connect::Backend;
 pub use error::{SqlError, SqlErrorKind};
+pub use membership::TrackMembership;
 pub use sqlx;
+pub use state::SqlState;
 pub use store::SqlStore;
 pub use unit::SqlUnit;

@@ -20,17 +20,29 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 struct Migration {
     sqlite: &'static str,
     postgres: &'static str,
-    /// A table the step creates: if it exists while the version says the step has not run,
-    /// the database holds someone else's table of that name.
-    creates: &'static str,
+    /// The tables the step creates: if one exists while the version says the step has not
+    /// run, the database holds someone else's table of that name.
+    creates: &'static [&'static str],
 }
 
 /// Version `n` is `MIGRATIONS[n - 1]`. Append only; never edit a released step.
-const MIGRATIONS: &[Migration] = &[Migration {
-    sqlite: include_str!("../migrations/sqlite/0001_transactions.sql"),
-    postgres: include_str!("../migrations/postgres/0001_transactions.sql"),
-    creates: "appservice_transactions",
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        sqlite: include_str!("../migrations/sqlite/0001_transactions.sql"),
+        postgres: include_str!("../migrations/postgres/0001_transactions.sql"),
+        creates: &["appservice_transactions"],
+    },
+    Migration {
+        sqlite: include_str!("../migrations/common/0002_state.sql"),
+        postgres: include_str!("../migrations/common/0002_state.sql"),
+        creates: &[
+            "appservice_users",
+            "appservice_memberships",
+            "appservice_profiles",
+            "appservice_kv",
+        ],
+    },
+];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that makes replicas migrate one at a
 /// time.
@@ -68,16 +80,17 @@ pub(crate) fn run(pool: &AnyPool, backend: Backend) -> BoxFuture<'_, Result<(), 
         }
         for (i, step) in MIGRATIONS.iter().enumerate().skip(found as usize) {
             let version = i as i64 + 1;
-            if table_exists(&mut tx, backend, step.creates).await? {
-                return Err(SqlError::new(
-                    SqlErrorKind::Schema,
-                    format!(
-                        "table {} exists, but table {SCHEMA_TABLE} says {COMPONENT} schema version \
-                     {found}, before the version ({version}) that creates it: the table is not \
-                     ours; use another database or schema",
-                        step.creates
-                    ),
-                ));
+            for table in step.creates {
+                if table_exists(&mut tx, backend, table).await? {
+                    return Err(SqlError::new(
+                        SqlErrorKind::Schema,
+                        format!(
+                            "table {table} exists, but table {SCHEMA_TABLE} says {COMPONENT} \
+                             schema version {found}, before the version ({version}) that \
+                             creates it: the table is not ours; use another database or schema"
+                        ),
+                    ));
+                }
             }
             let sql = match backend {
                 Backend::Sqlite => step.sqlite,

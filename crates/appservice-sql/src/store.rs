@@ -55,6 +55,11 @@ impl SqlStore {
         &self.shared.pool
     }
 
+    /// The state store and key-value mappings in this database.
+    pub fn state(&self) -> crate::SqlState {
+        crate::SqlState::new(self.shared.pool.clone())
+    }
+
     /// Which database this is.
     pub fn backend(&self) -> Backend {
         self.shared.backend
@@ -189,7 +194,7 @@ pub(crate) fn column_key(txn_id: &str) -> String {
     out
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }

@@ -7,7 +7,11 @@ use appservice_dispatch::{BoxFuture, Fingerprint, StoreError, UnitOfWork};
 use sqlx::{Any, AnyConnection, Transaction};
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
-use crate::store::{Shared, insert_record};
+use crate::{
+    SqlError,
+    state::{kv_get, kv_keys_of, kv_remove, kv_set},
+    store::{Shared, insert_record},
+};
 
 /// The [`SqlStore`](crate::SqlStore)'s unit of work: an open database transaction. Write the
 /// bridge's own state through [`lock`](Self::lock); it commits together with the appservice
@@ -43,6 +47,30 @@ impl SqlUnit {
     /// concurrency) take turns on it.
     pub async fn lock(&self) -> MappedMutexGuard<'_, AnyConnection> {
         MutexGuard::map(self.tx.lock().await, |tx| &mut **tx)
+    }
+}
+
+/// The bridge's key-value mappings, written in this unit: committed with the transaction, or
+/// rolled back with it. The same as [`SqlState`](crate::SqlState)'s methods of these names.
+impl SqlUnit {
+    /// The value of `key` in `namespace`, as this unit sees it.
+    pub async fn get(&self, namespace: &str, key: &str) -> Result<Option<String>, SqlError> {
+        kv_get(&mut *self.lock().await, namespace, key).await
+    }
+
+    /// The keys of `namespace` whose value is `value`, sorted, as this unit sees them.
+    pub async fn keys_of(&self, namespace: &str, value: &str) -> Result<Vec<String>, SqlError> {
+        kv_keys_of(&mut *self.lock().await, namespace, value).await
+    }
+
+    /// Sets `key` in `namespace` to `value`.
+    pub async fn set(&self, namespace: &str, key: &str, value: &str) -> Result<(), SqlError> {
+        kv_set(&mut *self.lock().await, namespace, key, value).await
+    }
+
+    /// Removes `key` from `namespace`; whether it was there.
+    pub async fn remove(&self, namespace: &str, key: &str) -> Result<bool, SqlError> {
+        kv_remove(&mut *self.lock().await, namespace, key).await
     }
 }
 

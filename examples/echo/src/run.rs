@@ -7,9 +7,11 @@ use appservice_client::{
     Client, HyperTransport, Identity, RetryPolicy, ruma_client_api::account::whoami,
     ruma_common::OwnedServerName,
 };
-use appservice_dispatch::{DispatchConfig, Dispatcher, RoomConcurrency, TransactionStore};
+use appservice_dispatch::{
+    DispatchConfig, Dispatcher, Handler, Hooked, RoomConcurrency, TransactionStore,
+};
 use appservice_fs_store::FileStore;
-use appservice_sql::{Backend, SqlConfig, SqlStore};
+use appservice_sql::{Backend, SqlConfig, SqlStore, TrackMembership};
 use appservice_tower::{Appservice, AppserviceConfig, HealthPaths, ServeConfig, serve_with};
 use appservice_types::ValidatedRegistration;
 use tokio::net::TcpListener;
@@ -31,11 +33,11 @@ pub fn service_config() -> AppserviceConfig {
     AppserviceConfig::new().health(HealthPaths::default())
 }
 
-/// The echo's HTTP service: `handler` behind a dispatcher with [`dispatcher_config`] and
-/// `store`, with [`service_config`].
-pub fn appservice<S: TransactionStore>(
+/// The echo's HTTP service: `handler` (an [`EchoHandler`], possibly with hooks) behind a
+/// dispatcher with [`dispatcher_config`] and `store`, with [`service_config`].
+pub fn appservice<H: Handler, S: TransactionStore>(
     registration: ValidatedRegistration,
-    handler: Arc<EchoHandler>,
+    handler: H,
     store: S,
 ) -> Appservice {
     let dispatcher = Dispatcher::with_store(registration, handler, store, dispatcher_config());
@@ -74,12 +76,18 @@ pub async fn run(
             .map_err(|e| anyhow!("--server-name {name:?}: {e}"))?,
         None => discover_server_name(&args.homeserver, &registration).await?,
     };
-    let (store, store_name) = open_store(&args, &registration).await?;
+    let (store, store_name, sql) = open_store(&args, &registration).await?;
     let transport =
         HyperTransport::new().map_err(|e| anyhow!("cannot build the HTTP client: {e}"))?;
-    let client =
+    let mut client =
         Client::from_registration(&registration, &args.homeserver, server_name.clone(), transport)
             .context("invalid client settings")?;
+    // On a database, the client's registrations and joins live there, and the memberships of
+    // our users that others change (kicks, bans) are recorded from each transaction.
+    let track = sql.as_ref().map(|sql| {
+        client = client.clone().with_state_store(Arc::new(sql.state()));
+        TrackMembership::new(registration.clone(), server_name.as_str(), sql.state())
+    });
     let fail_first = fail_transactions_from_env()?;
     let handler = Arc::new(
         EchoHandler::new(client.clone(), registration.clone())?.fail_first_events(fail_first),
@@ -96,7 +104,7 @@ pub async fn run(
         store = %store_name,
         "serving"
     );
-    let app = appservice(registration, handler, store);
+    let app = appservice(registration, Hooked::new(handler, track), store);
     let server = tokio::spawn(serve_with(listener, app, shutdown, ServeConfig::new()));
     let ping = tokio::spawn(async move {
         let policy = RetryPolicy::default().max_retries(10).max_delay(Duration::from_secs(30));
@@ -121,11 +129,11 @@ pub async fn run(
 async fn open_store(
     args: &Args,
     registration: &ValidatedRegistration,
-) -> anyhow::Result<(Arc<dyn TransactionStore>, String)> {
+) -> anyhow::Result<(Arc<dyn TransactionStore>, String, Option<SqlStore>)> {
     if let Some(dir) = &args.store {
         let store = FileStore::open(dir)
             .with_context(|| format!("cannot open the transaction store {}", dir.display()))?;
-        return Ok((Arc::new(store), format!("files in {}", dir.display())));
+        return Ok((Arc::new(store), format!("files in {}", dir.display()), None));
     }
     let (url, name) = match &args.database {
         Some(url) => (url.clone(), format!("{:?} database", Backend::of_url(url)?)),
@@ -137,7 +145,7 @@ async fn open_store(
     let store = SqlStore::connect(&url, SqlConfig::default())
         .await
         .with_context(|| format!("cannot open the {name}"))?;
-    Ok((Arc::new(store), name))
+    Ok((Arc::new(store.clone()), name, Some(store)))
 }
 
 /// The addresses of the registration's `url` host and port.

@@ -6,5 +6,6 @@
 
 mod concurrency;
 mod fixtures;
+mod hook;
 mod properties;
 mod unit;

@@ -6,5 +6,6 @@
 mod crash;
 mod postgres;
 mod replicas;
+mod state;
 mod store;
 mod support;
