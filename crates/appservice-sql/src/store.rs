@@ -70,6 +70,35 @@ impl SqlStore {
         sqlx::query("SELECT 1").execute(&self.shared.pool).await.is_ok()
     }
 
+    /// Checks every `every` whether the database answers (each check given `every` at most) and
+    /// calls `report` with the answer whenever it changes, starting with the first: wire it to a
+    /// readiness flag (`appservice_tower::Readiness::condition`) so `/_matrix/mau/ready` is false
+    /// while the database is gone and true again when it is back. Runs until the task is aborted.
+    pub fn watch_reachability(
+        &self,
+        every: std::time::Duration,
+        report: impl Fn(bool) + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
+        let store = self.clone();
+        tokio::spawn(async move {
+            let mut last = None;
+            loop {
+                let reachable =
+                    tokio::time::timeout(every, store.is_reachable()).await.unwrap_or(false);
+                if last != Some(reachable) {
+                    if reachable {
+                        tracing::info!(backend = ?store.backend(), "database reachable");
+                    } else {
+                        tracing::warn!(backend = ?store.backend(), "database unreachable");
+                    }
+                    report(reachable);
+                    last = Some(reachable);
+                }
+                tokio::time::sleep(every).await;
+            }
+        })
+    }
+
     /// The number of records kept.
     pub async fn record_count(&self) -> Result<u64, SqlError> {
         let row = sqlx::query("SELECT COUNT(*) FROM appservice_transactions")

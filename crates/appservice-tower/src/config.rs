@@ -31,24 +31,77 @@ impl Default for HealthPaths {
     }
 }
 
-/// Whether the appservice is ready; `serve` turns it off when shutdown starts.
+/// Whether the appservice is ready: it is serving (`serve` turns that off when shutdown starts)
+/// and every [`ReadinessCondition`] holds (a database reachable, …).
 #[derive(Clone, Debug)]
-pub struct Readiness(Arc<AtomicBool>);
+pub struct Readiness(Arc<ReadinessState>);
 
-impl Readiness {
-    /// Ready or not.
-    pub fn new(ready: bool) -> Self {
-        Self(Arc::new(AtomicBool::new(ready)))
+#[derive(Debug)]
+struct ReadinessState {
+    serving: AtomicBool,
+    conditions: parking_lot::Mutex<Vec<ReadinessCondition>>,
+}
+
+/// One condition of [`Readiness`] (for example "the database answers"), set by whoever watches
+/// it. Made by [`Readiness::condition`]; starts true.
+#[derive(Clone, Debug)]
+pub struct ReadinessCondition(Arc<AtomicBool>);
+
+impl ReadinessCondition {
+    /// Sets whether the condition holds.
+    pub fn set(&self, holds: bool) {
+        self.0.store(holds, Ordering::SeqCst);
     }
 
-    /// Sets readiness.
-    pub fn set(&self, ready: bool) {
-        self.0.store(ready, Ordering::SeqCst);
-    }
-
-    /// Whether it is ready.
+    /// Whether it holds.
     pub fn get(&self) -> bool {
         self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Readiness {
+    /// Serving or not, with no conditions.
+    pub fn new(ready: bool) -> Self {
+        Self(Arc::new(ReadinessState {
+            serving: AtomicBool::new(ready),
+            conditions: parking_lot::Mutex::default(),
+        }))
+    }
+
+    /// Sets whether the appservice is serving.
+    pub fn set(&self, ready: bool) {
+        self.0.serving.store(ready, Ordering::SeqCst);
+    }
+
+    /// A new condition, true until set otherwise; readiness needs it to hold.
+    pub fn condition(&self) -> ReadinessCondition {
+        let condition = ReadinessCondition(Arc::new(AtomicBool::new(true)));
+        self.0.conditions.lock().push(condition.clone());
+        condition
+    }
+
+    /// Whether it is ready: serving, and every condition holds.
+    pub fn get(&self) -> bool {
+        self.0.serving.load(Ordering::SeqCst)
+            && self.0.conditions.lock().iter().all(ReadinessCondition::get)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Readiness;
+
+    #[test]
+    fn ready_means_serving_and_every_condition_holding() {
+        let readiness = Readiness::new(true);
+        let database = readiness.condition();
+        assert!(readiness.get());
+        database.set(false);
+        assert!(!readiness.get());
+        database.set(true);
+        assert!(readiness.clone().get());
+        readiness.set(false);
+        assert!(!readiness.get());
     }
 }
 

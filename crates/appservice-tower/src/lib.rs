@@ -147,7 +147,7 @@ mod service;
 
 pub use config::{
     AppserviceConfig, DEFAULT_BODY_BUDGET, DEFAULT_QUERY_TIMEOUT, DEFAULT_READ_TIMEOUT,
-    HealthPaths, Readiness,
+    HealthPaths, Readiness, ReadinessCondition,
 };
 pub use serve::{ServeConfig, serve, serve_with};
 pub use service::{Appservice, AppserviceLayer, NotFound, ResponseFuture};

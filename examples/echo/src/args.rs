@@ -34,7 +34,7 @@ pub struct Args {
     /// `--homeserver URL`.
     pub homeserver: String,
     /// `--database URL`; `None` (and no `--store`):
-    /// [`default_database_url`](crate::default_database_url).
+    /// [`default_database_path`](crate::default_database_path) as `sqlite://`.
     pub database: Option<String>,
     /// `--store DIR`: the file store instead of a database.
     pub store: Option<PathBuf>,

@@ -105,6 +105,11 @@ pub async fn run(
         "serving"
     );
     let app = appservice(registration, Hooked::new(handler, track), store);
+    // `/_matrix/mau/ready` is false while the database does not answer.
+    let watcher = sql.map(|sql| {
+        let database = app.readiness().condition();
+        sql.watch_reachability(Duration::from_secs(2), move |reachable| database.set(reachable))
+    });
     let server = tokio::spawn(serve_with(listener, app, shutdown, ServeConfig::new()));
     let ping = tokio::spawn(async move {
         let policy = RetryPolicy::default().max_retries(10).max_delay(Duration::from_secs(30));
@@ -118,6 +123,9 @@ pub async fn run(
     });
     let served = server.await;
     ping.abort();
+    if let Some(watcher) = watcher {
+        watcher.abort();
+    }
     served.context("the server task failed")?.context("serving failed")?;
     tracing::info!("stopped");
     Ok(())

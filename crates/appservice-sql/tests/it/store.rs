@@ -184,7 +184,7 @@ async fn pruning_runs_by_itself_every_few_commits() {
 }
 
 #[tokio::test]
-async fn with_the_database_down_transactions_are_500_and_work_again_after_a_restart() {
+async fn with_the_database_down_transactions_are_500_readiness_is_false_and_both_recover() {
     let mut db = Database::new(Kind::Postgres).await;
     let mut config = SqlConfig::default();
     config.acquire_timeout = Duration::from_secs(2);
@@ -196,9 +196,15 @@ async fn with_the_database_down_transactions_are_500_and_work_again_after_a_rest
         store.clone(),
         DispatchConfig::default(),
     );
+    let (tx, mut reports) = tokio::sync::mpsc::unbounded_channel();
+    let watcher = store.watch_reachability(Duration::from_millis(200), move |ok| {
+        let _ = tx.send(ok);
+    });
+    assert_eq!(reports.recv().await, Some(true));
     assert_eq!(d.dispatch(put_txn("1", body(&[("$a", "!r")]))).await.status(), 200);
     db.postgres.as_mut().unwrap().stop();
     assert!(!store.is_reachable().await);
+    assert_eq!(reports.recv().await, Some(false), "readiness goes false while it is gone");
     let response = d.dispatch(put_txn("2", body(&[("$b", "!r")]))).await;
     assert_eq!(response.status(), 500, "never 200 for a transaction not recorded");
     db.postgres.as_mut().unwrap().restart();
@@ -207,6 +213,8 @@ async fn with_the_database_down_transactions_are_500_and_work_again_after_a_rest
         assert!(std::time::Instant::now() < deadline, "the pool did not reconnect");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    assert_eq!(reports.recv().await, Some(true), "and true again, without a restart of ours");
+    watcher.abort();
     assert_eq!(d.dispatch(put_txn("2", body(&[("$b", "!r")]))).await.status(), 200);
     assert_eq!(rows(&store).await, ["$a", "$b"]);
 }
