@@ -10,10 +10,9 @@ use appservice_dispatch::{
 };
 use appservice_sql::{SqlConfig, SqlStore, SqlUnit};
 
-use crate::{
-    postgres::Postgres,
-    support::{Database, Kind, RowWriter, rows},
-};
+use appservice_test_pg::Postgres;
+
+use crate::support::{Database, Kind, RowWriter, rows};
 
 const STEP: &str = "APPSERVICE_SQL_CRASH_STEP";
 const URL: &str = "APPSERVICE_SQL_CRASH_URL";
@@ -75,7 +74,7 @@ async fn crash_child() {
 async fn crash_at_every_step(kind: Kind, postgres: Option<&Postgres>) {
     for (step, name) in STEPS.iter().enumerate() {
         let (db, url) = match postgres {
-            Some(pg) => (None, pg.create_db(&format!("crash{step}")).await),
+            Some(pg) => (None, pg.create_db(&format!("crash{step}"))),
             None => {
                 let db = Database::new(Kind::Sqlite).await;
                 let url = db.url.clone();

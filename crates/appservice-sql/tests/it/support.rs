@@ -8,7 +8,7 @@ use std::sync::{
 use appservice_dispatch::{Event, Handler, HandlerError, TransactionContext};
 use appservice_sql::{SqlConfig, SqlStore, SqlUnit};
 
-use crate::postgres::Postgres;
+use appservice_test_pg::Postgres;
 
 /// Which database a test runs on.
 #[derive(Clone, Copy, Debug)]
@@ -34,7 +34,7 @@ impl Database {
             }
             Kind::Postgres => {
                 let pg = Postgres::start();
-                let url = pg.create_db("appservice").await;
+                let url = pg.create_db("appservice");
                 Self { url, postgres: Some(pg), _dir: dir }
             }
         }

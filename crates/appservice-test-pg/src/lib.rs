@@ -1,8 +1,17 @@
-//! A real PostgreSQL server for a test: Debian's `postgresql` binaries, a cluster in a
-//! temporary directory, listening on a loopback port, stopped when dropped. No mock database.
+//! A real PostgreSQL server for tests and interop runs: Debian's `postgresql` binaries, a
+//! cluster in a temporary directory, listening on a loopback port, stopped when dropped. No mock
+//! database.
+//!
+//! ```no_run
+//! let pg = appservice_test_pg::Postgres::start();
+//! let url = pg.create_db("bridge"); // postgres://appservice@127.0.0.1:PORT/bridge
+//! # let _ = url;
+//! ```
 //!
 //! The cluster is copied from a template made once by `initdb` (in the temporary directory). PostgreSQL
 //! refuses to run as root: as root, the server runs as `nobody`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test support: a panic is the failure report.
 
 use std::{
     net::TcpListener,
@@ -16,7 +25,7 @@ use std::{
 const NOBODY: u32 = 65534;
 
 /// A running PostgreSQL server.
-pub(crate) struct Postgres {
+pub struct Postgres {
     data: PathBuf,
     _dir: tempfile::TempDir,
     port: u16,
@@ -26,10 +35,10 @@ pub(crate) struct Postgres {
 impl Postgres {
     /// Starts a new, empty cluster. Panics (a test failure, never a skip) if PostgreSQL is not
     /// installed.
-    pub(crate) fn start() -> Self {
+    pub fn start() -> Self {
         let bin = bin_dir();
         let template = template(&bin);
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("a temporary directory");
         let data = dir.path().join("data");
         let status = Command::new("cp").arg("-a").arg(&template).arg(&data).status().unwrap();
         assert!(status.success(), "copying the cluster template failed");
@@ -40,21 +49,28 @@ impl Postgres {
     }
 
     /// `postgres://…` for database `db` (made by [`create_db`](Self::create_db)).
-    pub(crate) fn url(&self, db: &str) -> String {
+    pub fn url(&self, db: &str) -> String {
         format!("postgres://appservice@127.0.0.1:{}/{db}", self.port)
     }
 
-    /// Creates database `db`.
-    pub(crate) async fn create_db(&self, db: &str) -> String {
-        use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(&self.url("postgres")).await.unwrap();
-        sqlx::raw_sql(&format!("CREATE DATABASE {db}")).execute(&mut conn).await.unwrap();
+    /// Creates database `db` (with Debian's `createdb`); its URL.
+    pub fn create_db(&self, db: &str) -> String {
+        let status = Command::new(bin_dir().join("createdb"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "appservice", db])
+            .status()
+            .expect("running createdb");
+        assert!(status.success(), "createdb {db} failed");
         self.url(db)
+    }
+
+    /// The port it listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// Stops the server at once (`SIGQUIT`: immediate shutdown, no checkpoint; restart
     /// recovers from the WAL, as after a crash).
-    pub(crate) fn stop(&mut self) {
+    pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = Command::new("kill").arg("-QUIT").arg(child.id().to_string()).status();
             let _ = child.wait();
@@ -62,7 +78,7 @@ impl Postgres {
     }
 
     /// Starts the server again on the same port and data.
-    pub(crate) fn restart(&mut self) {
+    pub fn restart(&mut self) {
         self.stop();
         self.run();
     }
@@ -106,7 +122,7 @@ impl Drop for Postgres {
 }
 
 /// The directory of the newest installed PostgreSQL's binaries (`APPSERVICE_PG_BIN` wins).
-pub(crate) fn bin_dir() -> PathBuf {
+pub fn bin_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("APPSERVICE_PG_BIN") {
         return dir.into();
     }
