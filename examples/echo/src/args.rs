@@ -8,7 +8,7 @@ echo-appservice: the reference Matrix application service of appservice-rs
 
 USAGE:
     echo-appservice --registration FILE --homeserver URL [--database URL | --store DIR]
-                    [--server-name NAME]
+                    [--server-name NAME] [--listen ADDRESS]
 
 OPTIONS:
     --registration FILE   the appservice registration (YAML or JSON); the service listens on the
@@ -18,6 +18,8 @@ OPTIONS:
                           (default: sqlite://<registration's directory>/<id>.db)
     --store DIR           instead of a database, the append-only file store in DIR
     --server-name NAME    the homeserver's server name (default: from `whoami` of the bot)
+    --listen ADDRESS      listen here (IP:PORT) instead of on the registration's url, e.g. as
+                          one of several replicas behind a load balancer at that url
     -h, --help            print this help
 
 ENVIRONMENT:
@@ -40,6 +42,8 @@ pub struct Args {
     pub store: Option<PathBuf>,
     /// `--server-name NAME`; `None`: asked from the homeserver (`whoami`).
     pub server_name: Option<String>,
+    /// `--listen ADDRESS`; `None`: the host and port of the registration's `url`.
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// What the command line asks for.
@@ -73,6 +77,7 @@ impl Args {
             database: None,
             store: None,
             server_name: None,
+            listen: None,
         }
     }
 
@@ -117,6 +122,7 @@ impl Args {
         let mut homeserver: Option<OsString> = None;
         let mut store: Option<OsString> = None;
         let mut database: Option<OsString> = None;
+        let mut listen: Option<OsString> = None;
         let mut server_name: Option<OsString> = None;
         let mut args = args.into_iter().map(Into::into);
         while let Some(arg) = args.next() {
@@ -135,6 +141,7 @@ impl Args {
                 "--homeserver" => &mut homeserver,
                 "--store" => &mut store,
                 "--database" => &mut database,
+                "--listen" => &mut listen,
                 "--server-name" => &mut server_name,
                 _ => return Err(ArgsError(format!("unknown argument `{text}`"))),
             };
@@ -161,6 +168,13 @@ impl Args {
             database: database.map(|d| utf8("--database", d)).transpose()?,
             store: store.map(PathBuf::from),
             server_name: server_name.map(|n| utf8("--server-name", n)).transpose()?,
+            listen: listen
+                .map(|l| {
+                    utf8("--listen", l)?
+                        .parse()
+                        .map_err(|e| ArgsError(format!("`--listen`: {e} (expected IP:PORT)")))
+                })
+                .transpose()?,
         }))
     }
 }
@@ -189,6 +203,13 @@ mod tests {
         );
         let command = Args::parse(["--registration=r", "--homeserver=h", "--database=sqlite://x"]);
         assert_eq!(command.unwrap(), Command::Run(Args::new("r", "h").database("sqlite://x")));
+        let Ok(Command::Run(args)) =
+            Args::parse(["--registration=r", "--homeserver=h", "--listen=127.0.0.1:9"])
+        else {
+            panic!("--listen refused");
+        };
+        assert_eq!(args.listen, Some(std::net::SocketAddr::from(([127, 0, 0, 1], 9))));
+        assert!(Args::parse(["--registration=r", "--homeserver=h", "--listen=nowhere"]).is_err());
     }
 
     #[test]

@@ -70,7 +70,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let registration = load_registration(&args.registration)?;
-    let listen = listen_addresses(&registration).await?;
+    let listen = match args.listen {
+        Some(address) => vec![address],
+        None => listen_addresses(&registration).await?,
+    };
     let server_name = match &args.server_name {
         Some(name) => OwnedServerName::try_from(name.as_str())
             .map_err(|e| anyhow!("--server-name {name:?}: {e}"))?,
