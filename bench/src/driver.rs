@@ -93,9 +93,13 @@ impl ServerChild {
         let label = if alt.is_some() { "alt-memory" } else { kind.name() };
         let mut command = Command::new(exe);
         command.arg("server").arg(kind.name());
-        let dir = if kind == Kind::OursFile {
+        let dir = if kind.needs_dir() {
             let dir = tempfile::tempdir_in(base)?;
-            command.arg(dir.path().join("store"));
+            if kind == Kind::OursFile {
+                command.arg(dir.path().join("store"));
+            } else {
+                command.arg(dir.path());
+            }
             Some(dir)
         } else {
             None
@@ -243,6 +247,8 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
     let index = |k: Kind| labels.iter().position(|&x| x == k.name()).unwrap_or_default();
     let (parse_i, http_i) = (index(Kind::ParseFloor), index(Kind::HttpFloor));
     let mut target_a = None;
+    let mut sqlite_a = None;
+    let (sqlite_i, sqlite_floor_i) = (index(Kind::OursSqlite), index(Kind::SqliteFloor));
     for (w, plan) in plans.iter().enumerate() {
         let _ = writeln!(
             out,
@@ -292,6 +298,12 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
             );
             if plan.workload == Workload::A && *label == Kind::OursMemory.name() {
                 target_a = Some((c_parse, e_parse));
+            }
+            if plan.workload == Workload::A && s == sqlite_i {
+                // Ours on SQLite against the INSERT + COMMIT floor: CPU per transaction and
+                // wall time per transaction (the inverse of transactions per second).
+                let wall = |r: &Run| 1.0 / r.txns_per_s;
+                sqlite_a = Some((ratio(sqlite_floor_i, &cpu), ratio(sqlite_floor_i, &wall)));
             }
             json_servers.push(json!({
                 "server": label,
@@ -385,6 +397,14 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
         10_000, small.0, small.1, big, large.0, large.1, growth
     );
     println!("\nTargets (this run):");
+    if let Some((cpu, wall)) = sqlite_a {
+        let _ = writeln!(
+            out,
+            "\nSQLite store, workload A, ours-sqlite ÷ sqlite-floor (INSERT + COMMIT, WAL, \
+             synchronous = FULL): CPU per transaction {cpu:.3}×, wall per transaction {wall:.3}× \
+             (target: ≤ 1.25 each)"
+        );
+    }
     if let Some((cpu, eps)) = target_a {
         println!(
             "  A, ours-memory vs parse floor: CPU/txn {cpu:.2}× (≤ 1.1×: {}); events/s {eps:.2}× \
@@ -433,6 +453,7 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
                 "peak_ratio": growth,
             },
             "target_a": target_a.map(|(cpu, eps)| json!({ "cpu_ratio": cpu, "events_per_s_ratio": eps })),
+            "sqlite_a": sqlite_a.map(|(cpu, wall)| json!({ "cpu_ratio": cpu, "wall_ratio": wall })),
             "seconds": elapsed.as_secs_f64(),
         });
         std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")

@@ -20,6 +20,7 @@ use appservice_dispatch::{
     DispatchConfig, Dispatcher, Event, Handler, HandlerError, MemoryStore, TransactionContext,
 };
 use appservice_fs_store::FileStore;
+use appservice_sql::{SqlConfig, SqlStore};
 use appservice_tower::{AppserviceLayer, ServeConfig, serve_with};
 use appservice_types::ValidatedRegistration;
 use bytes::Bytes;
@@ -54,6 +55,11 @@ pub(crate) enum Kind {
     OursMemory,
     /// The same with the persistent `FileStore`.
     OursFile,
+    /// The same with `appservice-sql`'s `SqlStore` on SQLite (a unit of work per transaction).
+    OursSqlite,
+    /// The parse floor plus one `INSERT` + `COMMIT` per new transaction into SQLite (WAL,
+    /// `synchronous = FULL`, as `SqlStore`).
+    SqliteFloor,
     /// A bare hyper-util server: read the body, answer `{}`.
     HttpFloor,
     /// The HTTP floor plus `serde_json` into `Vec<Box<RawValue>>` and a `HashSet` dedupe.
@@ -61,13 +67,21 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    pub(crate) const ALL: [Kind; 4] =
-        [Kind::OursMemory, Kind::OursFile, Kind::HttpFloor, Kind::ParseFloor];
+    pub(crate) const ALL: [Kind; 6] = [
+        Kind::OursMemory,
+        Kind::OursFile,
+        Kind::OursSqlite,
+        Kind::HttpFloor,
+        Kind::ParseFloor,
+        Kind::SqliteFloor,
+    ];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
             Kind::OursMemory => "ours-memory",
             Kind::OursFile => "ours-file",
+            Kind::OursSqlite => "ours-sqlite",
+            Kind::SqliteFloor => "sqlite-floor",
             Kind::HttpFloor => "http-floor",
             Kind::ParseFloor => "parse-floor",
         }
@@ -80,6 +94,11 @@ impl Kind {
     /// Whether `/count` counts events of distinct transactions (else: requests).
     pub(crate) fn counts_events(self) -> bool {
         self != Kind::HttpFloor
+    }
+
+    /// Whether the server keeps data in a directory (given as its second argument).
+    pub(crate) fn needs_dir(self) -> bool {
+        matches!(self, Kind::OursFile | Kind::OursSqlite | Kind::SqliteFloor)
     }
 }
 
@@ -98,6 +117,25 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
             Ok(())
         };
         match kind {
+            Kind::OursSqlite => {
+                let dir = args.get(1).context("ours-sqlite needs a directory")?;
+                let url = format!("sqlite://{dir}/bench.db");
+                let store = SqlStore::connect(&url, SqlConfig::default()).await?;
+                let registration = ValidatedRegistration::parse(&registration_yaml())?;
+                let handler = Counting(Arc::clone(&counter));
+                let d = Dispatcher::with_store(registration, handler, store, DispatchConfig::new());
+                let app =
+                    tower_layer_apply(&AppserviceLayer::new(d), CountService(Arc::clone(&counter)));
+                announce()?;
+                serve_with(listener, app, std::future::pending(), ServeConfig::new()).await?;
+                Ok(())
+            }
+            Kind::SqliteFloor => {
+                let dir = args.get(1).context("sqlite-floor needs a directory")?;
+                let db = sqlite_floor_pool(dir).await?;
+                announce()?;
+                floor(listener, true, Some(db), counter).await
+            }
             Kind::OursMemory | Kind::OursFile => {
                 let registration = ValidatedRegistration::parse(&registration_yaml())?;
                 let handler = Counting(Arc::clone(&counter));
@@ -126,7 +164,7 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
             }
             Kind::HttpFloor | Kind::ParseFloor => {
                 announce()?;
-                floor(listener, kind == Kind::ParseFloor, counter).await
+                floor(listener, kind == Kind::ParseFloor, None, counter).await
             }
         }
     })
@@ -192,6 +230,8 @@ struct FloorBody {
 /// The floors' state: the counter and, for the parse floor, the transaction IDs seen.
 struct Floor {
     parse: bool,
+    /// The SQLite floor's database.
+    db: Option<sqlx::SqlitePool>,
     counter: Arc<AtomicU64>,
     // The dedupe *is* the floor: the cheapest way to remember transaction IDs (unbounded, unlike
     // our stores, which is in the floor's favour).
@@ -200,8 +240,27 @@ struct Floor {
     seen: Mutex<std::collections::HashSet<String>>,
 }
 
-async fn floor(listener: TcpListener, parse: bool, counter: Arc<AtomicU64>) -> Result<()> {
-    let state = Arc::new(Floor { parse, counter, seen: Mutex::new(Default::default()) });
+/// The SQLite floor's database: WAL and `synchronous = FULL` (one fsync of the WAL per
+/// commit), as `SqlStore` opens it, and a table of transaction IDs.
+async fn sqlite_floor_pool(dir: &str) -> Result<sqlx::SqlitePool> {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+    let options = SqliteConnectOptions::new()
+        .filename(std::path::Path::new(dir).join("floor.db"))
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full);
+    let pool = sqlx::SqlitePool::connect_with(options).await?;
+    sqlx::query("CREATE TABLE txns (txn_id TEXT PRIMARY KEY)").execute(&pool).await?;
+    Ok(pool)
+}
+
+async fn floor(
+    listener: TcpListener,
+    parse: bool,
+    db: Option<sqlx::SqlitePool>,
+    counter: Arc<AtomicU64>,
+) -> Result<()> {
+    let state = Arc::new(Floor { parse, db, counter, seen: Mutex::new(Default::default()) });
     let builder = auto::Builder::new(TokioExecutor::new());
     loop {
         let (stream, _) = listener.accept().await?;
@@ -240,6 +299,14 @@ async fn floor_request(state: &Floor, request: Request<Incoming>) -> Response<Fu
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .insert(txn_id.to_owned());
     if new {
+        if let Some(db) = &state.db {
+            // One INSERT + COMMIT (autocommit) per new transaction.
+            let inserted =
+                sqlx::query("INSERT INTO txns (txn_id) VALUES (?)").bind(txn_id).execute(db).await;
+            if inserted.is_err() {
+                return status(StatusCode::INTERNAL_SERVER_ERROR);
+            }
+        }
         state.counter.fetch_add(parsed.events.len() as u64, Ordering::Relaxed);
     }
     Response::new(Full::new(Bytes::from_static(b"{}")))

@@ -6,10 +6,12 @@ they see, plus the echo's log (debug level, no colours) for what only the appser
 
 Environment (set by xtask): INTEROP_HS_URL, INTEROP_AS_ID, INTEROP_AS_TOKEN,
 INTEROP_SHARED_SECRET, INTEROP_SERVER_NAME, INTEROP_ECHO_LOG, INTEROP_SYNAPSE_LOG,
-INTEROP_IDENTITY_CHECK.
+INTEROP_IDENTITY_CHECK, INTEROP_REPLICA_LOGS (comma-separated).
 
 The echo is restarted through xtask: a line `@control echo stop|kill|start [fail=N]` on stdout,
-answered by `ok` or `error: ...` on stdin.
+answered by `ok` or `error: ...` on stdin. The replica scenarios (9-11) use
+`@control replicas start`, `@control replica kill|start N` and `@control postgres restart`: two
+echo replicas on one PostgreSQL database behind HAProxy at the registration's url.
 
 Output: one line per scenario, `PASS name` or `FAIL name: why`, then `N passed, N failed`;
 the exit code is 1 if anything failed.
@@ -36,6 +38,7 @@ SERVER = os.environ["INTEROP_SERVER_NAME"]
 ECHO_LOG = os.environ["INTEROP_ECHO_LOG"]
 SYNAPSE_LOG = os.environ["INTEROP_SYNAPSE_LOG"]
 IDENTITY_CHECK = os.environ["INTEROP_IDENTITY_CHECK"]
+REPLICA_LOGS = os.environ["INTEROP_REPLICA_LOGS"].split(",")
 
 BOT = f"@_echo_bot:{SERVER}"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -438,6 +441,96 @@ def s8_identity_assertion():
     check(AS_TOKEN not in out.stdout + out.stderr, "identity_check printed the as_token")
 
 
+def replica_transactions():
+    """(replica, txn_id, status) of every transaction the replicas answered."""
+    out = []
+    for n, path in enumerate(REPLICA_LOGS):
+        for line in echo_log(path=path):
+            m = TXN_LINE.search(line)
+            if m:
+                out.append((n, m.group(1), int(m.group(2))))
+    return out
+
+
+def replica_echoes(original_ids):
+    """How many `echoed` log lines the replicas wrote for each original event."""
+    lines = [line for path in REPLICA_LOGS for line in echo_log(path=path) if "echoed" in line]
+    return {i: sum(1 for line in lines if f"original={i}" in line) for i in original_ids}
+
+
+def send_and_check_once_in_order(alice, room_id, echo_user, bodies, between=None, timeout=60.0,
+                                 reruns_allowed=False):
+    """Sends `!echo <body>` for each body (calling `between(i)` after the i-th send), then checks
+    every body was echoed exactly once and in order, and each original handled by exactly one
+    replica once. With `reruns_allowed`, an original may be handled more than once (a commit
+    lost with the database: the retry handles it again, and the homeserver deduplicates the
+    echo's send by its transaction ID), but never not at all; returns the re-runs too."""
+    ids = []
+    for i, body in enumerate(bodies):
+        ids.append(send_text(alice, room_id, "!echo " + body))
+        if between:
+            between(i)
+    found, took = echoed_once(alice, room_id, echo_user, bodies, timeout=timeout)
+    order = [e["content"]["body"] for e in found if e["content"].get("body") in bodies]
+    check(order == bodies, f"echoed in the order {order}")
+    counts = replica_echoes(ids)
+    if reruns_allowed:
+        check(all(c >= 1 for c in counts.values()), f"echoed log lines per original: {counts}")
+    else:
+        check(all(c == 1 for c in counts.values()), f"echoed log lines per original: {counts}")
+    return took, sum(counts.values()) - len(counts)
+
+
+def s9_replicas():
+    """Two replicas on one PostgreSQL database behind HAProxy (round-robin) at the
+    registration's url: ten messages echoed exactly once, in order, by both replicas."""
+    alice, room_id, echo_user = need("alice", "room_id", "echo_user")
+    wait_quiet()
+    control("echo stop")
+    control("replicas start")
+    bodies = [f"replicated {i}" for i in range(1, 11)]
+    took, _ = send_and_check_once_in_order(alice, room_id, echo_user, bodies)
+    served = {n for n, _, status in replica_transactions() if status == 200}
+    check(served == {0, 1}, f"only replicas {sorted(served)} answered transactions")
+    STATE.update(replicas=True)
+    info(f"echoed in {took:.1f} s; transactions per replica: "
+         f"{[sum(1 for n, _, _ in replica_transactions() if n == r) for r in (0, 1)]}")
+
+
+def s10_replica_sigkill():
+    """SIGKILL one replica while Synapse has events queued: every message echoed exactly
+    once, in order, by the survivor; the killed replica rejoins."""
+    alice, room_id, echo_user, _ = need("alice", "room_id", "echo_user", "replicas")
+
+    def kill_after_first(i):
+        if i == 0:
+            control("replica kill 0")
+    bodies = [f"across a kill {i}" for i in range(1, 7)]
+    took, _ = send_and_check_once_in_order(alice, room_id, echo_user, bodies, kill_after_first)
+    control("replica start 0")
+    info(f"the backlog echoed {took:.1f} s after the first send")
+
+
+def s11_postgres_restart():
+    """PostgreSQL restarted (immediate shutdown) mid-stream: nothing lost, nothing seen twice
+    (a transaction whose commit died with the database is handled again on the retry; its
+    echo is deduplicated by the homeserver through the send's transaction ID)."""
+    alice, room_id, echo_user, _ = need("alice", "room_id", "echo_user", "replicas")
+
+    def restart_after_third(i):
+        if i == 2:
+            control("postgres restart")
+    bodies = [f"across a database restart {i}" for i in range(1, 7)]
+    took, reruns = send_and_check_once_in_order(alice, room_id, echo_user, bodies,
+                                                restart_after_third, timeout=90.0,
+                                                reruns_allowed=True)
+    failed = [(n, t) for n, t, status in replica_transactions() if status >= 500]
+    check(reruns <= len(failed), f"{reruns} events handled again but only {len(failed)} "
+          f"transactions failed")
+    info(f"echoed {took:.1f} s after the first send; {len(failed)} transactions answered 5xx "
+         f"during the restart and retried; {reruns} events handled again")
+
+
 SCENARIOS = [
     ("1-echo", s1_echo),
     ("2-ephemeral", s2_ephemeral),
@@ -447,6 +540,9 @@ SCENARIOS = [
     ("6-handler-failure-retried", s6_handler_failure),
     ("7-restart-after-sigkill", s7_restart),
     ("8-identity-assertion-refused", s8_identity_assertion),
+    ("9-two-replicas-on-postgres", s9_replicas),
+    ("10-replica-sigkill", s10_replica_sigkill),
+    ("11-postgres-restart", s11_postgres_restart),
 ]
 
 

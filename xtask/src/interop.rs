@@ -32,6 +32,7 @@ use std::{
 use anyhow::{Context as _, Result, bail, ensure};
 
 mod children;
+mod replicas;
 
 use self::children::{Children, Paths};
 use crate::{cargo, project_root, registration};

@@ -30,7 +30,7 @@
 //!         let id = event.envelope.map(|e| e.event_id.to_string()).unwrap_or_default();
 //!         sqlx::query("INSERT INTO seen (event_id) VALUES ($1)")
 //!             .bind(id)
-//!             .execute(&mut *unit.lock().await)
+//!             .execute(&mut *unit.lock().await.map_err(HandlerError::failed)?)
 //!             .await
 //!             .map_err(HandlerError::failed)?;
 //!         Ok(())

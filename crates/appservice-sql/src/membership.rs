@@ -58,9 +58,10 @@ impl EventHook for TrackMembership {
         let membership = member.content.membership;
         let room_id: &str = envelope.room_id.as_ref();
         let written = match txn.unit::<SqlUnit>() {
-            Some(unit) => {
-                set_membership(&mut *unit.lock().await, room_id, target, &membership).await
-            }
+            Some(unit) => match unit.lock().await {
+                Ok(mut conn) => set_membership(&mut conn, room_id, target, &membership).await,
+                Err(e) => Err(e),
+            },
             None => self.state.record_membership(room_id, target, &membership).await,
         };
         written.map_err(HandlerError::failed)

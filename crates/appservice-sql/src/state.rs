@@ -6,11 +6,14 @@ mod queries;
 use appservice_client::ruma_common::{RoomId, UserId};
 use appservice_client::{BoxError, Profile, StateStore};
 use appservice_dispatch::BoxFuture;
-use sqlx::{AnyPool, pool::PoolConnection};
+use std::sync::Arc;
 
 pub(crate) use queries::{kv_get, kv_keys_of, kv_remove, kv_set, set_membership};
 
-use crate::{SqlError, SqlErrorKind, store::now_ms};
+use crate::{
+    SqlError,
+    store::{Conn, Shared, now_ms},
+};
 
 /// Our users' registrations, memberships and profiles, and a key-value table for the bridge's
 /// mappings (remote channel ↔ room, remote user ↔ puppet…), in the appservice's database.
@@ -20,41 +23,41 @@ use crate::{SqlError, SqlErrorKind, store::now_ms};
 /// before the handler so memberships changed by others (kicks, bans, leaves) reach it. Write
 /// mappings inside a transaction's unit with [`SqlUnit`](crate::SqlUnit)'s methods of the same
 /// names, so they commit with it.
+///
+/// While a transaction's [`SqlUnit`](crate::SqlUnit) is open, its statements run in that unit
+/// (see there why); otherwise on a pooled connection.
 #[derive(Clone, Debug)]
 pub struct SqlState {
-    pool: AnyPool,
+    shared: Arc<Shared>,
 }
 
 impl SqlState {
-    pub(crate) fn new(pool: AnyPool) -> Self {
-        Self { pool }
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
     }
 
-    async fn conn(&self) -> Result<PoolConnection<sqlx::Any>, SqlError> {
-        self.pool
-            .acquire()
-            .await
-            .map_err(|e| SqlError::sqlx(SqlErrorKind::Connect, "no connection", e))
+    async fn conn(&self) -> Result<Conn, SqlError> {
+        self.shared.conn().await
     }
 
     /// The value of `key` in `namespace`.
     pub async fn get(&self, namespace: &str, key: &str) -> Result<Option<String>, SqlError> {
-        kv_get(&mut *self.conn().await?, namespace, key).await
+        kv_get(self.conn().await?.get(), namespace, key).await
     }
 
     /// The keys of `namespace` whose value is `value` (a reverse lookup), sorted.
     pub async fn keys_of(&self, namespace: &str, value: &str) -> Result<Vec<String>, SqlError> {
-        kv_keys_of(&mut *self.conn().await?, namespace, value).await
+        kv_keys_of(self.conn().await?.get(), namespace, value).await
     }
 
     /// Sets `key` in `namespace` to `value`.
     pub async fn set(&self, namespace: &str, key: &str, value: &str) -> Result<(), SqlError> {
-        kv_set(&mut *self.conn().await?, namespace, key, value).await
+        kv_set(self.conn().await?.get(), namespace, key, value).await
     }
 
     /// Removes `key` from `namespace`; whether it was there.
     pub async fn remove(&self, namespace: &str, key: &str) -> Result<bool, SqlError> {
-        kv_remove(&mut *self.conn().await?, namespace, key).await
+        kv_remove(self.conn().await?.get(), namespace, key).await
     }
 
     /// Records `membership` for `user_id` in `room_id`.
@@ -64,7 +67,7 @@ impl SqlState {
         user_id: &str,
         membership: &str,
     ) -> Result<(), SqlError> {
-        set_membership(&mut *self.conn().await?, room_id, user_id, membership).await
+        set_membership(self.conn().await?.get(), room_id, user_id, membership).await
     }
 
     /// The membership recorded for `user_id` in `room_id` (`join`, `leave`, `ban`, `invite`…).
@@ -73,7 +76,7 @@ impl SqlState {
         room_id: &str,
         user_id: &str,
     ) -> Result<Option<String>, SqlError> {
-        queries::membership(&mut *self.conn().await?, room_id, user_id).await
+        queries::membership(self.conn().await?.get(), room_id, user_id).await
     }
 }
 
@@ -86,13 +89,13 @@ fn boxed<'a, T: Send + 'a>(
 impl StateStore for SqlState {
     fn is_registered<'a>(&'a self, user_id: &'a UserId) -> BoxFuture<'a, Result<bool, BoxError>> {
         boxed(
-            async move { queries::is_registered(&mut *self.conn().await?, user_id.as_str()).await },
+            async move { queries::is_registered(self.conn().await?.get(), user_id.as_str()).await },
         )
     }
 
     fn set_registered<'a>(&'a self, user_id: &'a UserId) -> BoxFuture<'a, Result<(), BoxError>> {
         boxed(async move {
-            queries::set_registered(&mut *self.conn().await?, user_id.as_str(), now_ms()).await
+            queries::set_registered(self.conn().await?.get(), user_id.as_str(), now_ms()).await
         })
     }
 
@@ -115,13 +118,13 @@ impl StateStore for SqlState {
     ) -> BoxFuture<'a, Result<(), BoxError>> {
         let membership = if joined { "join" } else { "leave" };
         boxed(async move {
-            set_membership(&mut *self.conn().await?, room_id.as_str(), user_id.as_str(), membership)
+            set_membership(self.conn().await?.get(), room_id.as_str(), user_id.as_str(), membership)
                 .await
         })
     }
 
     fn profile<'a>(&'a self, user_id: &'a UserId) -> BoxFuture<'a, Result<Profile, BoxError>> {
-        boxed(async move { queries::profile(&mut *self.conn().await?, user_id.as_str()).await })
+        boxed(async move { queries::profile(self.conn().await?.get(), user_id.as_str()).await })
     }
 
     fn set_profile<'a>(
@@ -131,7 +134,7 @@ impl StateStore for SqlState {
     ) -> BoxFuture<'a, Result<(), BoxError>> {
         boxed(async move {
             queries::set_profile(
-                &mut *self.conn().await?,
+                self.conn().await?.get(),
                 user_id.as_str(),
                 profile.displayname.as_deref(),
                 profile.avatar_url.as_deref(),

@@ -2,7 +2,7 @@
 
 use std::{
     sync::{
-        Arc,
+        Arc, Weak,
         atomic::{AtomicU32, Ordering},
     },
     time::{SystemTime, UNIX_EPOCH},
@@ -11,9 +11,10 @@ use std::{
 use appservice_dispatch::{
     BoxFuture, Fingerprint, StoreError, TransactionStore, UnitOfWork, store::key,
 };
-use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction, pool::PoolConnection};
+use tokio::sync::OwnedMappedMutexGuard;
 
-use crate::{Backend, SqlConfig, SqlError, SqlErrorKind, SqlUnit, connect, migrate};
+use crate::{Backend, SqlConfig, SqlError, SqlErrorKind, SqlUnit, connect, migrate, unit::OpenTx};
 
 /// An arbitrary constant: the PostgreSQL advisory lock held by the replica handling a
 /// transaction, so replicas take turns and see each other's records.
@@ -34,6 +35,24 @@ pub(crate) struct Shared {
     backend: Backend,
     config: SqlConfig,
     commits: AtomicU32,
+    /// The unit being handled in this process (at most one: transactions take turns), for
+    /// [`SqlState`](crate::SqlState) to run in.
+    open_unit: parking_lot::Mutex<Weak<tokio::sync::Mutex<Option<Transaction<'static, Any>>>>>,
+}
+
+/// A connection for one statement of the state store: the open unit's, else a pooled one.
+pub(crate) enum Conn {
+    Unit(OwnedMappedMutexGuard<Option<Transaction<'static, Any>>, Transaction<'static, Any>>),
+    Pool(PoolConnection<Any>),
+}
+
+impl Conn {
+    pub(crate) fn get(&mut self) -> &mut AnyConnection {
+        match self {
+            Self::Unit(tx) => tx,
+            Self::Pool(conn) => conn,
+        }
+    }
 }
 
 impl SqlStore {
@@ -45,7 +64,13 @@ impl SqlStore {
         Box::pin(async move {
             let (pool, backend) = connect::pool(url, &config).await?;
             migrate::run(&pool, backend).await?;
-            let shared = Shared { pool, backend, config, commits: AtomicU32::new(0) };
+            let shared = Shared {
+                pool,
+                backend,
+                config,
+                commits: AtomicU32::new(0),
+                open_unit: parking_lot::Mutex::new(Weak::new()),
+            };
             Ok(Self { shared: Arc::new(shared) })
         })
     }
@@ -57,7 +82,7 @@ impl SqlStore {
 
     /// The state store and key-value mappings in this database.
     pub fn state(&self) -> crate::SqlState {
-        crate::SqlState::new(self.shared.pool.clone())
+        crate::SqlState::new(Arc::clone(&self.shared))
     }
 
     /// Which database this is.
@@ -120,6 +145,35 @@ impl SqlStore {
 }
 
 impl Shared {
+    pub(crate) fn set_open_unit(&self, tx: &OpenTx) {
+        *self.open_unit.lock() = Arc::downgrade(tx);
+    }
+
+    /// Forgets `tx` as the open unit (if it is the one recorded).
+    pub(crate) fn clear_open_unit(&self, tx: &OpenTx) {
+        let mut open = self.open_unit.lock();
+        if std::ptr::eq(open.as_ptr(), Arc::as_ptr(tx)) {
+            *open = Weak::new();
+        }
+    }
+
+    /// The open unit's connection if a unit is open, else a pooled one.
+    pub(crate) async fn conn(&self) -> Result<Conn, SqlError> {
+        let open = self.open_unit.lock().upgrade();
+        if let Some(open) = open
+            && let Ok(tx) =
+                tokio::sync::OwnedMutexGuard::try_map(open.lock_owned().await, Option::as_mut)
+        {
+            return Ok(Conn::Unit(tx));
+        }
+        let conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| SqlError::sqlx(SqlErrorKind::Connect, "no connection", e))?;
+        Ok(Conn::Pool(conn))
+    }
+
     async fn prune(&self) -> Result<u64, SqlError> {
         let query = |e| SqlError::sqlx(SqlErrorKind::Query, "pruning records", e);
         let capacity = i64::try_from(self.config.capacity).unwrap_or(i64::MAX);

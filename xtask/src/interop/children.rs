@@ -13,7 +13,7 @@ use std::{
 
 use anyhow::{Context as _, Result, anyhow, bail, ensure};
 
-use super::{AS_ID, SERVER_NAME, SYNAPSE_VERSION};
+use super::{AS_ID, SERVER_NAME, SYNAPSE_VERSION, replicas::Replicas};
 
 /// Where things are, for [`Children`].
 pub(super) struct Paths {
@@ -31,11 +31,12 @@ pub(super) struct Children {
     echo: Option<Child>,
     echo_starts: u32,
     driver: Option<Child>,
+    replicas: Option<Replicas>,
 }
 
 impl Children {
     pub(super) fn new(paths: Paths) -> Self {
-        Self { paths, synapse: None, echo: None, echo_starts: 0, driver: None }
+        Self { paths, synapse: None, echo: None, echo_starts: 0, driver: None, replicas: None }
     }
 
     fn log_file(&self, name: &str) -> Result<File> {
@@ -159,6 +160,15 @@ impl Children {
             .env("INTEROP_ECHO_LOG", self.paths.run_dir.join("echo.log"))
             .env("INTEROP_SYNAPSE_LOG", self.paths.run_dir.join("synapse.log"))
             .env("INTEROP_IDENTITY_CHECK", identity_check)
+            .env(
+                "INTEROP_REPLICA_LOGS",
+                (0..super::replicas::REPLICAS)
+                    .map(|n| {
+                        self.paths.run_dir.join(format!("replica-{n}.log")).display().to_string()
+                    })
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -196,12 +206,33 @@ impl Children {
                 let n = fail.strip_prefix("fail=").and_then(|n| n.parse().ok());
                 self.start_echo(n.with_context(|| format!("bad start option `{fail}`"))?)
             }
+            ["replicas", "start"] => {
+                ensure!(self.echo.is_none(), "stop the single echo first (it holds the url)");
+                ensure!(self.replicas.is_none(), "the replicas are already running");
+                self.replicas = Some(Replicas::start(&self.paths)?);
+                Ok(())
+            }
+            ["replica", action, n] => {
+                let n: usize = n.parse().with_context(|| format!("bad replica number `{n}`"))?;
+                let replicas = self.replicas.as_mut().context("the replicas are not running")?;
+                match *action {
+                    "kill" => replicas.kill_replica(n),
+                    "start" => replicas.start_replica(&self.paths, n),
+                    _ => bail!("unknown replica action `{action}`"),
+                }
+            }
+            ["postgres", "restart"] => {
+                self.replicas.as_mut().context("the replicas are not running")?.restart_postgres()
+            }
             _ => bail!("unknown control request `{request}`"),
         }
     }
 
     /// Stops every child still running: the driver and the echo first, Synapse last.
     pub(super) fn stop_all(&mut self) {
+        if let Some(mut replicas) = self.replicas.take() {
+            replicas.stop();
+        }
         for (name, child) in [
             ("driver", self.driver.take()),
             ("echo", self.echo.take()),

@@ -39,7 +39,7 @@ impl Handler for Crashing {
         let id = event.envelope.map(|e| e.event_id.to_string()).unwrap_or_default();
         sqlx::query("INSERT INTO bridge_rows (event_id) VALUES ($1)")
             .bind(id)
-            .execute(&mut *unit.lock().await)
+            .execute(&mut *unit.lock().await.map_err(HandlerError::failed)?)
             .await
             .map_err(HandlerError::failed)?;
         if self.step == event.index + 1 {

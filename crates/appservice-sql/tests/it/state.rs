@@ -140,3 +140,59 @@ async fn the_client_uses_the_database_state() {
     // Known registered from the database: no request (the transport would fail).
     client.ensure_registered(&alice).await.unwrap();
 }
+
+/// As the echo's bot does on an invite: the hook records the invite in the unit, then the
+/// handler joins and the client records the join through the state store.
+struct JoinOnInvite(appservice_sql::SqlState);
+
+impl Handler for JoinOnInvite {
+    async fn event(
+        &self,
+        _: &TransactionContext<'_>,
+        event: Event<'_>,
+    ) -> Result<(), HandlerError> {
+        let envelope = event.envelope.ok_or_else(|| HandlerError::failed("no envelope"))?;
+        let room = appservice_client::ruma_common::RoomId::parse(envelope.room_id.as_ref())
+            .map_err(HandlerError::failed)?;
+        let user = appservice_client::ruma_common::UserId::parse(
+            envelope.state_key.as_deref().unwrap_or_default(),
+        )
+        .map_err(HandlerError::failed)?;
+        let recorded = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            self.0.set_joined(&room, &user, true),
+        )
+        .await;
+        recorded
+            .map_err(|_| HandlerError::failed("the state store waited for the unit's lock"))?
+            .map_err(HandlerError::Failed)
+    }
+}
+
+#[tokio::test]
+async fn the_client_state_written_while_a_unit_is_open_goes_into_it_instead_of_waiting_for_its_locks()
+ {
+    for kind in [Kind::Sqlite, Kind::Postgres] {
+        let db = Database::new(kind).await;
+        let store = db.store().await;
+        let state = store.state();
+        let track = TrackMembership::new(registration("null"), "example.org", state.clone());
+        let d = Dispatcher::with_store(
+            registration("null"),
+            Hooked::new(JoinOnInvite(state.clone()), track),
+            store.clone(),
+            DispatchConfig::default(),
+        );
+        let invite = member("$inv", "@alice:example.org", "@_test_bot:example.org", "invite");
+        let started = std::time::Instant::now();
+        assert_eq!(d.dispatch(txn("1", vec![invite])).await.status(), 200, "{kind:?}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "{kind:?}: {:?}",
+            started.elapsed()
+        );
+        let membership =
+            state.membership("!r:example.org", "@_test_bot:example.org").await.unwrap();
+        assert_eq!(membership.as_deref(), Some("join"), "{kind:?}");
+    }
+}

@@ -128,7 +128,7 @@ async fn a_dropped_unit_rolls_back() {
         let sql_unit =
             (&*unit as &dyn std::any::Any).downcast_ref::<appservice_sql::SqlUnit>().unwrap();
         sqlx::query("INSERT INTO bridge_rows (event_id) VALUES ('$x')")
-            .execute(&mut *sql_unit.lock().await)
+            .execute(&mut *sql_unit.lock().await.unwrap())
             .await
             .unwrap();
         drop(unit);
