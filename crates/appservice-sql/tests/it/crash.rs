@@ -8,11 +8,11 @@ use appservice_conformance::handler::{body, put_txn, registration};
 use appservice_dispatch::{
     DispatchConfig, Dispatcher, Event, Handler, HandlerError, TransactionContext, TransactionStore,
 };
-use appservice_sql::{SqlConfig, SqlStore, SqlUnit};
+use appservice_sql::{SqlConfig, SqlStore};
 
 use appservice_test_pg::Postgres;
 
-use crate::support::{Database, Kind, RowWriter, rows};
+use crate::support::{Database, Kind, RowWriter, dispatcher, rows, write_row};
 
 const STEP: &str = "APPSERVICE_SQL_CRASH_STEP";
 const URL: &str = "APPSERVICE_SQL_CRASH_URL";
@@ -35,13 +35,7 @@ impl Handler for Crashing {
         if self.step == 0 {
             std::process::abort();
         }
-        let unit = txn.unit::<SqlUnit>().ok_or_else(|| HandlerError::failed("no unit"))?;
-        let id = event.envelope.map(|e| e.event_id.to_string()).unwrap_or_default();
-        sqlx::query("INSERT INTO bridge_rows (event_id) VALUES ($1)")
-            .bind(id)
-            .execute(&mut *unit.lock().await.map_err(HandlerError::failed)?)
-            .await
-            .map_err(HandlerError::failed)?;
+        write_row(txn, event).await?;
         if self.step == event.index + 1 {
             std::process::abort();
         }
@@ -101,12 +95,7 @@ async fn crash_at_every_step(kind: Kind, postgres: Option<&Postgres>) {
 
         // The homeserver retries (here or on another process).
         let handler = RowWriter::default();
-        let d = Dispatcher::with_store(
-            registration("null"),
-            handler.clone(),
-            store.clone(),
-            DispatchConfig::default(),
-        );
+        let d = dispatcher(handler.clone(), &store);
         assert_eq!(d.dispatch(transaction()).await.status(), 200);
         assert_eq!(rows(&store).await, ["$a", "$b"], "{kind:?} {name}: each write exactly once");
         let handled = handler.calls.load(std::sync::atomic::Ordering::SeqCst);

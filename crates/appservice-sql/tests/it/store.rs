@@ -2,13 +2,11 @@
 
 use std::time::Duration;
 
-use appservice_conformance::handler::{body, put_txn, registration};
-use appservice_dispatch::{
-    DispatchConfig, Dispatcher, Fingerprint, TransactionStore, store::MAX_KEY_BYTES,
-};
+use appservice_conformance::handler::{body, put_txn};
+use appservice_dispatch::{Fingerprint, TransactionStore, store::MAX_KEY_BYTES};
 use appservice_sql::{SqlConfig, SqlErrorKind, SqlStore, migrate::SCHEMA_VERSION};
 
-use crate::support::{Database, Kind, RowWriter, rows};
+use crate::support::{Database, Kind, RowWriter, dispatcher, rows};
 
 async fn for_each_backend<F, Fut>(test: F)
 where
@@ -101,12 +99,7 @@ async fn a_unit_commits_the_bridge_writes_with_the_record_or_neither() {
         let store = db.store().await;
         let handler = RowWriter::default();
         handler.fail.store(1, std::sync::atomic::Ordering::SeqCst);
-        let d = Dispatcher::with_store(
-            registration("null"),
-            handler.clone(),
-            store.clone(),
-            DispatchConfig::default(),
-        );
+        let d = dispatcher(handler.clone(), &store);
         let txn = || put_txn("1", body(&[("$a", "!r"), ("$b", "!r")]));
         assert_eq!(d.dispatch(txn()).await.status(), 500);
         assert!(rows(&store).await.is_empty(), "{kind:?}: the failed attempt's row rolled back");
@@ -190,12 +183,7 @@ async fn with_the_database_down_transactions_are_500_readiness_is_false_and_both
     config.acquire_timeout = Duration::from_secs(2);
     let store = db.store_with(config).await;
     let handler = RowWriter::default();
-    let d = Dispatcher::with_store(
-        registration("null"),
-        handler.clone(),
-        store.clone(),
-        DispatchConfig::default(),
-    );
+    let d = dispatcher(handler.clone(), &store);
     let (tx, mut reports) = tokio::sync::mpsc::unbounded_channel();
     let watcher = store.watch_reachability(Duration::from_millis(200), move |ok| {
         let _ = tx.send(ok);

@@ -5,7 +5,10 @@ use std::sync::{
     atomic::{AtomicUsize, Ordering},
 };
 
-use appservice_dispatch::{Event, Handler, HandlerError, TransactionContext};
+use appservice_conformance::handler::registration;
+use appservice_dispatch::{
+    DispatchConfig, Dispatcher, Event, Handler, HandlerError, TransactionContext,
+};
 use appservice_sql::{SqlConfig, SqlStore, SqlUnit};
 
 use appservice_test_pg::Postgres;
@@ -77,17 +80,31 @@ impl Handler for RowWriter {
         event: Event<'_>,
     ) -> Result<(), HandlerError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        let unit = txn.unit::<SqlUnit>().ok_or_else(|| HandlerError::failed("no unit"))?;
-        let id = event.envelope.map(|e| e.event_id.to_string()).unwrap_or_default();
-        sqlx::query("INSERT INTO bridge_rows (event_id) VALUES ($1)")
-            .bind(id)
-            .execute(&mut *unit.lock().await.map_err(HandlerError::failed)?)
-            .await
-            .map_err(HandlerError::failed)?;
+        write_row(txn, event).await?;
         if self.fail.load(Ordering::SeqCst) > 0 {
             self.fail.fetch_sub(1, Ordering::SeqCst);
             return Err(HandlerError::failed("scripted"));
         }
         Ok(())
     }
+}
+
+/// Inserts the event's ID into `bridge_rows` through the transaction's unit.
+pub(crate) async fn write_row(
+    txn: &TransactionContext<'_>,
+    event: Event<'_>,
+) -> Result<(), HandlerError> {
+    let unit = txn.unit::<SqlUnit>().ok_or_else(|| HandlerError::failed("no unit"))?;
+    let id = event.envelope.map(|e| e.event_id.to_string()).unwrap_or_default();
+    sqlx::query("INSERT INTO bridge_rows (event_id) VALUES ($1)")
+        .bind(id)
+        .execute(&mut *unit.lock().await.map_err(HandlerError::failed)?)
+        .await
+        .map_err(HandlerError::failed)?;
+    Ok(())
+}
+
+/// A dispatcher over `store` with the default configuration.
+pub(crate) fn dispatcher<H: Handler>(handler: H, store: &SqlStore) -> Dispatcher<H, SqlStore> {
+    Dispatcher::with_store(registration("null"), handler, store.clone(), DispatchConfig::default())
 }
