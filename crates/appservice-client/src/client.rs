@@ -3,11 +3,12 @@
 
 use parking_lot::Mutex;
 mod ping_calls;
+mod state_calls;
 
 use std::{collections::BTreeMap, fmt, future::poll_fn, sync::Arc, time::SystemTime};
 
 use bytes::Bytes;
-use futures_util::future::{BoxFuture, FutureExt, Shared};
+use futures_util::future::{BoxFuture, Shared};
 use http::Method;
 use http_body_util::BodyExt;
 use ruma_client_api::{
@@ -288,72 +289,6 @@ impl<S> Client<S> {
     pub fn transport(&self) -> &S {
         &self.transport
     }
-
-    /// Keeps what the client learns about its users in `store` (shared by the clones made
-    /// after this call) instead of in memory: registrations, memberships and profiles then
-    /// survive restarts, are shared by replicas, and see the memberships that incoming events
-    /// change (see [`StateStore`]).
-    #[must_use]
-    pub fn with_state_store(mut self, store: Arc<dyn StateStore>) -> Self {
-        self.state = Arc::new(State { registered: Mutex::default(), store });
-        self
-    }
-
-    /// The state store (in memory unless [`with_state_store`](Self::with_state_store)).
-    pub fn state_store(&self) -> &Arc<dyn StateStore> {
-        &self.state.store
-    }
-
-    /// Records that `user_id` is registered (e.g. known from elsewhere), so that
-    /// [`Client::ensure_registered`] does not ask the homeserver.
-    pub async fn mark_registered(&self, user_id: OwnedUserId) {
-        if let Err(e) = self.state.store.set_registered(&user_id).await {
-            tracing::warn!(%user_id, error = %e, "state store: recording a registration failed");
-        }
-        self.state.registered.lock().insert(user_id, RegistrationState::Done);
-    }
-
-    /// Whether `user_id` is known to be registered (the bot always is). A failing state store
-    /// counts as "not known".
-    pub async fn is_registered(&self, user_id: &UserId) -> bool {
-        if self.config.bot.as_deref() == Some(user_id)
-            || matches!(self.state.registered.lock().get(user_id), Some(RegistrationState::Done))
-        {
-            return true;
-        }
-        match self.state.store.is_registered(user_id).await {
-            Ok(known) => known,
-            Err(e) => {
-                tracing::warn!(%user_id, error = %e, "state store: reading a registration failed");
-                false
-            }
-        }
-    }
-
-    pub(crate) fn is_bot(&self, user_id: &UserId) -> bool {
-        self.config.bot.as_deref() == Some(user_id)
-    }
-
-    pub(crate) fn auto_register(&self) -> bool {
-        self.config.auto_register
-    }
-
-    /// Whether the state store says `user_id` is in `room_id` (a failing store: no).
-    pub(crate) async fn is_joined(&self, room_id: &RoomId, user_id: &UserId) -> bool {
-        match self.state.store.is_joined(room_id, user_id).await {
-            Ok(joined) => joined,
-            Err(e) => {
-                tracing::warn!(%room_id, %user_id, error = %e, "state store: reading a membership failed");
-                false
-            }
-        }
-    }
-
-    pub(crate) async fn set_joined(&self, room_id: &RoomId, user_id: &UserId, joined: bool) {
-        if let Err(e) = self.state.store.set_joined(room_id, user_id, joined).await {
-            tracing::warn!(%room_id, %user_id, error = %e, "state store: recording a membership failed");
-        }
-    }
 }
 
 impl<S: Transport> Client<S> {
@@ -467,60 +402,6 @@ impl<S: Transport> Client<S> {
             }
             Err(e) => Err(e),
         }
-    }
-
-    /// Makes sure `user_id` exists: registers it once, however many tasks ask at the same time
-    /// (single flight: concurrent callers share one `/register` request and its result).
-    ///
-    /// Success and `M_USER_IN_USE` are cached for the life of the client; errors are not (the
-    /// next call tries again). The bot user is never registered. A user on another server is
-    /// [`ClientError::InvalidArgument`].
-    pub async fn ensure_registered(&self, user_id: &UserId) -> Result<(), ClientError> {
-        if self.is_bot(user_id) {
-            return Ok(());
-        }
-        if user_id.server_name() != self.config.server_name {
-            return Err(ClientError::invalid(
-                InvalidArgumentKind::ForeignUser,
-                format!("{user_id} is not on this appservice's server {}", self.config.server_name),
-            ));
-        }
-        if self.is_registered(user_id).await {
-            return Ok(());
-        }
-        let flight = {
-            let mut registered = self.state.registered.lock();
-            match registered.get(user_id) {
-                Some(RegistrationState::Done) => return Ok(()),
-                Some(RegistrationState::InFlight(flight)) => flight.clone(),
-                None => {
-                    let this = self.clone();
-                    let localpart = user_id.localpart().to_owned();
-                    let flight =
-                        async move { this.register(&localpart).await.map(|_| ()) }.boxed().shared();
-                    registered
-                        .insert(user_id.to_owned(), RegistrationState::InFlight(flight.clone()));
-                    flight
-                }
-            }
-        };
-        let result = flight.clone().await;
-        if result.is_ok() {
-            // Every waiter writes it; the store's write is idempotent.
-            if let Err(e) = self.state.store.set_registered(user_id).await {
-                tracing::warn!(%user_id, error = %e, "state store: recording a registration failed");
-            }
-        }
-        let mut registered = self.state.registered.lock();
-        let ours = matches!(registered.get(user_id), Some(RegistrationState::InFlight(f)) if f.ptr_eq(&flight));
-        if ours {
-            if result.is_ok() {
-                registered.insert(user_id.to_owned(), RegistrationState::Done);
-            } else {
-                registered.remove(user_id);
-            }
-        }
-        result
     }
 
     /// `PUT /_matrix/client/v3/directory/list/appservice/{networkId}/{roomId}` (checklist
