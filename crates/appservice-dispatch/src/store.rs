@@ -138,6 +138,13 @@ pub trait TransactionStore: Send + Sync + 'static {
         let _ = txn_id;
         Box::pin(std::future::ready(Ok(None)))
     }
+
+    /// Whether [`begin`](Self::begin) always opens a unit. Then the dispatcher looks the record
+    /// up only inside the unit (one query per transaction instead of two); a duplicate of a
+    /// completed transaction waits for its turn before it is acknowledged. Default: `false`.
+    fn offers_units(&self) -> bool {
+        false
+    }
 }
 
 impl<S: TransactionStore + ?Sized> TransactionStore for std::sync::Arc<S> {
@@ -161,6 +168,10 @@ impl<S: TransactionStore + ?Sized> TransactionStore for std::sync::Arc<S> {
         txn_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<Box<dyn UnitOfWork>>, StoreError>> {
         (**self).begin(txn_id)
+    }
+
+    fn offers_units(&self) -> bool {
+        (**self).offers_units()
     }
 }
 

@@ -242,21 +242,18 @@ pub(crate) fn insert_record<'a>(
     fingerprint: Fingerprint,
 ) -> BoxFuture<'a, Result<(), SqlError>> {
     Box::pin(async move {
-        let query = |e| SqlError::sqlx(SqlErrorKind::Query, "recording a transaction", e);
-        sqlx::query("DELETE FROM appservice_transactions WHERE txn_id = $1")
-            .bind(txn_id)
-            .execute(&mut **tx)
-            .await
-            .map_err(query)?;
+        // One statement; a reused ID keeps its place in the pruning order (`seq`).
         sqlx::query(
-        "INSERT INTO appservice_transactions (txn_id, fingerprint, recorded_at) VALUES ($1, $2, $3)",
-    )
-    .bind(txn_id)
-    .bind(fingerprint.0 as i64)
-    .bind(now_ms())
-    .execute(&mut **tx)
-    .await
-    .map_err(query)?;
+            "INSERT INTO appservice_transactions (txn_id, fingerprint, recorded_at) \
+             VALUES ($1, $2, $3) ON CONFLICT (txn_id) DO UPDATE \
+             SET fingerprint = excluded.fingerprint, recorded_at = excluded.recorded_at",
+        )
+        .bind(txn_id)
+        .bind(fingerprint.0 as i64)
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| SqlError::sqlx(SqlErrorKind::Query, "recording a transaction", e))?;
         Ok(())
     })
 }
@@ -311,6 +308,10 @@ impl TransactionStore for SqlStore {
         txn_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<Box<dyn UnitOfWork>>, StoreError>> {
         Box::pin(async move { Ok(Some(Box::new(self.open(txn_id).await?) as Box<dyn UnitOfWork>)) })
+    }
+
+    fn offers_units(&self) -> bool {
+        true
     }
 }
 

@@ -73,7 +73,8 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
         let envelopes: Vec<Option<EventEnvelope<'_>>> =
             transaction.events.iter().map(|raw| raw.envelope().ok()).collect();
         let fingerprint = fingerprint(&transaction, &envelopes);
-        if self.completed(&txn_id, fingerprint).await? {
+        // A store with units checks inside the unit, in the transaction's turn.
+        if !self.inner.store.offers_units() && self.completed(&txn_id, fingerprint).await? {
             report.outcome = Disposition::Duplicate;
             return Ok(());
         }
