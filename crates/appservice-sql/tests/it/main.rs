@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is the failure report.
 
 mod crash;
+mod full;
 mod replicas;
 mod state;
 mod store;
