@@ -26,8 +26,8 @@ use ruma_common::{
 
 use crate::Transport;
 use crate::{
-    ClientError, Identity, Intent, InvalidArgumentKind, MemoryState, RetryPolicy, Secret, Sleeper,
-    StateStore, ValidatedRegistration,
+    ClientError, Identity, Intent, InvalidArgumentKind, MemoryState, MissingConfig, RetryPolicy,
+    Secret, Sleeper, StateStore, ValidatedRegistration,
     request::{PathInput, Prepared, Received, prepare},
     retry::{self, Decision, SleeperName},
 };
@@ -402,6 +402,17 @@ impl<S: Transport> Client<S> {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Registers the appservice's own bot user (`sender_localpart`), as an appservice must at
+    /// start-up before the bot joins or creates anything: Synapse creates the bot by itself, the
+    /// Conduit family does not, and the spec does not promise it. `M_USER_IN_USE` is
+    /// [`RegisterOutcome::AlreadyExists`]. Without a bot ([`Client::with_sender_localpart`]):
+    /// [`ClientError::Config`].
+    pub async fn register_bot(&self) -> Result<RegisterOutcome, ClientError> {
+        let bot =
+            self.config.bot.as_ref().ok_or(ClientError::Config(MissingConfig::SenderLocalpart))?;
+        self.register(bot.localpart()).await
     }
 
     /// `PUT /_matrix/client/v3/directory/list/appservice/{networkId}/{roomId}` (checklist

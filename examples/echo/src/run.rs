@@ -4,8 +4,8 @@ use std::{future::Future, net::SocketAddr, path::Path, sync::Arc, time::Duration
 
 use anyhow::{Context as _, anyhow, bail};
 use appservice_client::{
-    Client, HyperTransport, Identity, RetryPolicy, ruma_client_api::account::whoami,
-    ruma_common::OwnedServerName,
+    Client, HyperTransport, Identity, RegisterOutcome, RetryPolicy,
+    ruma_client_api::account::whoami, ruma_common::OwnedServerName,
 };
 use appservice_dispatch::{
     DispatchConfig, Dispatcher, Handler, Hooked, RoomConcurrency, TransactionStore,
@@ -91,6 +91,12 @@ pub async fn run(
         client = client.clone().with_state_store(Arc::new(sql.state()));
         TrackMembership::new(registration.clone(), server_name.as_str(), sql.state())
     });
+    // Before the bot joins or creates anything (the Conduit family does not create it).
+    match client.register_bot().await {
+        Ok(RegisterOutcome::Created) => tracing::info!("bot user registered"),
+        Ok(_) => tracing::info!("bot user already registered"),
+        Err(e) => tracing::error!(error = %e, "registering the bot user failed; joins may fail"),
+    }
     let fail_first = fail_transactions_from_env()?;
     let handler = Arc::new(
         EchoHandler::new(client.clone(), registration.clone())?.fail_first_events(fail_first),

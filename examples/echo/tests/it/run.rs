@@ -86,6 +86,14 @@ async fn run_pings_serves_and_shuts_down() {
     // The server name came from whoami; the SQLite database is next to the registration.
     assert_eq!(homeserver.requests_to("/account/whoami").len(), 1);
     assert!(dir.path().join("echo.db").is_file());
+    // The bot was registered at start-up (the Conduit family does not create it), as an
+    // appservice user, without a login.
+    let registrations = homeserver.requests_to("/register");
+    let bot: Vec<_> =
+        registrations.iter().map(|r| r.json()).filter(|b| b["username"] == "_echo_bot").collect();
+    assert_eq!(bot.len(), 1, "{registrations:?}");
+    assert_eq!(bot[0]["type"], "m.login.application_service");
+    assert_eq!(bot[0]["inhibit_login"], true);
 
     let live = http::Request::get(format!("{url}/_matrix/mau/live")).body(Bytes::new()).unwrap();
     assert_eq!(call(live).await.0, 200);
