@@ -85,7 +85,12 @@ struct ServerChild {
 }
 
 impl ServerChild {
-    fn spawn(kind: Kind, base: &std::path::Path, alt: Option<&std::path::Path>) -> Result<Self> {
+    fn spawn(
+        kind: Kind,
+        base: &std::path::Path,
+        alt: Option<&std::path::Path>,
+        postgres: Option<&appservice_test_pg::Postgres>,
+    ) -> Result<Self> {
         let exe = match alt {
             Some(alt) => alt.to_path_buf(),
             None => std::env::current_exe()?,
@@ -104,6 +109,10 @@ impl ServerChild {
         } else {
             None
         };
+        if kind.needs_postgres() {
+            let pg = postgres.context("PostgreSQL is not running")?;
+            command.arg(pg.create_db(&kind.name().replace('-', "_")));
+        }
         let mut child = command.stdin(Stdio::null()).stdout(Stdio::piped()).spawn()?;
         let stdout = child.stdout.take().context("no stdout")?;
         let mut line = String::new();
@@ -184,12 +193,21 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
         );
     }
 
+    // PostgreSQL from the machine's packages, in a temporary cluster; without it the two
+    // PostgreSQL servers are left out, loudly.
+    let postgres = appservice_test_pg::installed().then(appservice_test_pg::Postgres::start);
+    if postgres.is_none() {
+        println!("!!! PostgreSQL is not installed: ours-postgres and postgres-floor are SKIPPED");
+    }
     let mut servers = Vec::new();
     for kind in Kind::ALL {
-        servers.push(ServerChild::spawn(kind, &options.dir, None)?);
+        if kind.needs_postgres() && postgres.is_none() {
+            continue;
+        }
+        servers.push(ServerChild::spawn(kind, &options.dir, None, postgres.as_ref())?);
     }
     if let Some(alt) = &options.alt {
-        servers.push(ServerChild::spawn(Kind::OursMemory, &options.dir, Some(alt))?);
+        servers.push(ServerChild::spawn(Kind::OursMemory, &options.dir, Some(alt), None)?);
     }
     let labels: Vec<&str> = servers.iter().map(|s| s.label).collect();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -249,6 +267,9 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
     let mut target_a = None;
     let mut sqlite_a = None;
     let (sqlite_i, sqlite_floor_i) = (index(Kind::OursSqlite), index(Kind::SqliteFloor));
+    let position = |k: Kind| labels.iter().position(|&x| x == k.name());
+    let postgres_pair = position(Kind::OursPostgres).zip(position(Kind::PostgresFloor));
+    let mut postgres_ratios = Vec::new();
     for (w, plan) in plans.iter().enumerate() {
         let _ = writeln!(
             out,
@@ -298,6 +319,17 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
             );
             if plan.workload == Workload::A && *label == Kind::OursMemory.name() {
                 target_a = Some((c_parse, e_parse));
+            }
+            if let Some((ours, floor)) = postgres_pair
+                && s == ours
+                && matches!(plan.workload, Workload::A | Workload::B)
+            {
+                let tps = |r: &Run| r.txns_per_s;
+                postgres_ratios.push((
+                    plan.workload.name(),
+                    ratio(floor, &cpu),
+                    ratio(floor, &tps),
+                ));
             }
             if plan.workload == Workload::A && s == sqlite_i {
                 // Ours on SQLite against the INSERT + COMMIT floor: CPU per transaction and
@@ -402,6 +434,12 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
             "  A, ours-sqlite vs sqlite-floor (INSERT + COMMIT, WAL, synchronous = FULL): CPU/txn \
              {cpu:.2}×, wall/txn {wall:.2}× (≤ 1.25× each: {})",
             met(cpu <= 1.25 && wall <= 1.25)
+        );
+    }
+    for (workload, cpu, tps) in &postgres_ratios {
+        println!(
+            "  {workload}, ours-postgres vs postgres-floor (autocommit INSERT, same server): CPU/txn \
+             {cpu:.2}×, transactions/s {tps:.2}× (figures only, no target)"
         );
     }
     if let Some((cpu, eps)) = target_a {

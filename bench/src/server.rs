@@ -60,6 +60,10 @@ pub(crate) enum Kind {
     /// The parse floor plus one `INSERT` + `COMMIT` per new transaction into SQLite (WAL,
     /// `synchronous = FULL`, as `SqlStore`).
     SqliteFloor,
+    /// Ours with `SqlStore` on PostgreSQL (the turn lock, a unit per transaction).
+    OursPostgres,
+    /// The parse floor plus one autocommit `INSERT` per new transaction into PostgreSQL.
+    PostgresFloor,
     /// A bare hyper-util server: read the body, answer `{}`.
     HttpFloor,
     /// The HTTP floor plus `serde_json` into `Vec<Box<RawValue>>` and a `HashSet` dedupe.
@@ -67,13 +71,15 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    pub(crate) const ALL: [Kind; 6] = [
+    pub(crate) const ALL: [Kind; 8] = [
         Kind::OursMemory,
         Kind::OursFile,
         Kind::OursSqlite,
+        Kind::OursPostgres,
         Kind::HttpFloor,
         Kind::ParseFloor,
         Kind::SqliteFloor,
+        Kind::PostgresFloor,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -82,6 +88,8 @@ impl Kind {
             Kind::OursFile => "ours-file",
             Kind::OursSqlite => "ours-sqlite",
             Kind::SqliteFloor => "sqlite-floor",
+            Kind::OursPostgres => "ours-postgres",
+            Kind::PostgresFloor => "postgres-floor",
             Kind::HttpFloor => "http-floor",
             Kind::ParseFloor => "parse-floor",
         }
@@ -94,6 +102,11 @@ impl Kind {
     /// Whether `/count` counts events of distinct transactions (else: requests).
     pub(crate) fn counts_events(self) -> bool {
         self != Kind::HttpFloor
+    }
+
+    /// Whether the server needs a PostgreSQL database (its URL as its second argument).
+    pub(crate) fn needs_postgres(self) -> bool {
+        matches!(self, Kind::OursPostgres | Kind::PostgresFloor)
     }
 
     /// Whether the server keeps data in a directory (given as its second argument).
@@ -134,7 +147,26 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
                 let dir = args.get(1).context("sqlite-floor needs a directory")?;
                 let db = sqlite_floor_pool(dir).await?;
                 announce()?;
-                floor(listener, true, Some(db), counter).await
+                floor(listener, true, Some(FloorDb::Sqlite(db)), counter).await
+            }
+            Kind::OursPostgres => {
+                let url = args.get(1).context("ours-postgres needs a database URL")?;
+                let store = SqlStore::connect(url, SqlConfig::default()).await?;
+                let registration = ValidatedRegistration::parse(&registration_yaml())?;
+                let handler = Counting(Arc::clone(&counter));
+                let d = Dispatcher::with_store(registration, handler, store, DispatchConfig::new());
+                let app =
+                    tower_layer_apply(&AppserviceLayer::new(d), CountService(Arc::clone(&counter)));
+                announce()?;
+                serve_with(listener, app, std::future::pending(), ServeConfig::new()).await?;
+                Ok(())
+            }
+            Kind::PostgresFloor => {
+                let url = args.get(1).context("postgres-floor needs a database URL")?;
+                let pool = sqlx::PgPool::connect(url).await?;
+                sqlx::query("CREATE TABLE txns (txn_id TEXT PRIMARY KEY)").execute(&pool).await?;
+                announce()?;
+                floor(listener, true, Some(FloorDb::Postgres(pool)), counter).await
             }
             Kind::OursMemory | Kind::OursFile => {
                 let registration = ValidatedRegistration::parse(&registration_yaml())?;
@@ -230,14 +262,20 @@ struct FloorBody {
 /// The floors' state: the counter and, for the parse floor, the transaction IDs seen.
 struct Floor {
     parse: bool,
-    /// The SQLite floor's database.
-    db: Option<sqlx::SqlitePool>,
+    /// The database floors' database.
+    db: Option<FloorDb>,
     counter: Arc<AtomicU64>,
     // The dedupe *is* the floor: the cheapest way to remember transaction IDs (unbounded, unlike
     // our stores, which is in the floor's favour).
     #[allow(clippy::disallowed_types)]
     // A HashSet is the point of the floor; order is never observed.
     seen: Mutex<std::collections::HashSet<String>>,
+}
+
+/// The database of a database floor.
+enum FloorDb {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
 }
 
 /// The SQLite floor's database: WAL and `synchronous = FULL` (one fsync of the WAL per
@@ -257,7 +295,7 @@ async fn sqlite_floor_pool(dir: &str) -> Result<sqlx::SqlitePool> {
 async fn floor(
     listener: TcpListener,
     parse: bool,
-    db: Option<sqlx::SqlitePool>,
+    db: Option<FloorDb>,
     counter: Arc<AtomicU64>,
 ) -> Result<()> {
     let state = Arc::new(Floor { parse, db, counter, seen: Mutex::new(Default::default()) });
@@ -299,13 +337,22 @@ async fn floor_request(state: &Floor, request: Request<Incoming>) -> Response<Fu
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .insert(txn_id.to_owned());
     if new {
-        if let Some(db) = &state.db {
-            // One INSERT + COMMIT (autocommit) per new transaction.
-            let inserted =
-                sqlx::query("INSERT INTO txns (txn_id) VALUES (?)").bind(txn_id).execute(db).await;
-            if inserted.is_err() {
-                return status(StatusCode::INTERNAL_SERVER_ERROR);
-            }
+        // One INSERT + COMMIT (autocommit) per new transaction.
+        let inserted = match &state.db {
+            Some(FloorDb::Sqlite(db)) => sqlx::query("INSERT INTO txns (txn_id) VALUES (?)")
+                .bind(txn_id)
+                .execute(db)
+                .await
+                .map(drop),
+            Some(FloorDb::Postgres(db)) => sqlx::query("INSERT INTO txns (txn_id) VALUES ($1)")
+                .bind(txn_id)
+                .execute(db)
+                .await
+                .map(drop),
+            None => Ok(()),
+        };
+        if inserted.is_err() {
+            return status(StatusCode::INTERNAL_SERVER_ERROR);
         }
         state.counter.fetch_add(parsed.events.len() as u64, Ordering::Relaxed);
     }

@@ -121,6 +121,14 @@ impl Drop for Postgres {
     }
 }
 
+/// Whether PostgreSQL's binaries are installed (see [`bin_dir`]).
+pub fn installed() -> bool {
+    std::env::var_os("APPSERVICE_PG_BIN").is_some()
+        || std::fs::read_dir("/usr/lib/postgresql").is_ok_and(|mut dir| {
+            dir.any(|e| e.is_ok_and(|e| e.path().join("bin/postgres").exists()))
+        })
+}
+
 /// The directory of the newest installed PostgreSQL's binaries (`APPSERVICE_PG_BIN` wins).
 pub fn bin_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("APPSERVICE_PG_BIN") {
