@@ -130,9 +130,14 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
             Ok(())
         };
         match kind {
-            Kind::OursSqlite => {
-                let dir = args.get(1).context("ours-sqlite needs a directory")?;
-                let url = format!("sqlite://{dir}/bench.db");
+            Kind::OursSqlite | Kind::OursPostgres => {
+                let target =
+                    args.get(1).context("a SQL server needs a directory or database URL")?;
+                let url = if kind == Kind::OursSqlite {
+                    format!("sqlite://{target}/bench.db")
+                } else {
+                    target.clone()
+                };
                 let store = SqlStore::connect(&url, SqlConfig::default()).await?;
                 let registration = ValidatedRegistration::parse(&registration_yaml())?;
                 let handler = Counting(Arc::clone(&counter));
@@ -148,18 +153,6 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
                 let db = sqlite_floor_pool(dir).await?;
                 announce()?;
                 floor(listener, true, Some(FloorDb::Sqlite(db)), counter).await
-            }
-            Kind::OursPostgres => {
-                let url = args.get(1).context("ours-postgres needs a database URL")?;
-                let store = SqlStore::connect(url, SqlConfig::default()).await?;
-                let registration = ValidatedRegistration::parse(&registration_yaml())?;
-                let handler = Counting(Arc::clone(&counter));
-                let d = Dispatcher::with_store(registration, handler, store, DispatchConfig::new());
-                let app =
-                    tower_layer_apply(&AppserviceLayer::new(d), CountService(Arc::clone(&counter)));
-                announce()?;
-                serve_with(listener, app, std::future::pending(), ServeConfig::new()).await?;
-                Ok(())
             }
             Kind::PostgresFloor => {
                 let url = args.get(1).context("postgres-floor needs a database URL")?;
