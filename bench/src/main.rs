@@ -3,12 +3,15 @@
 //! Modes:
 //!
 //! * `appservice-bench [--quick] [--reps N] [--json FILE]`: the driver. It starts each server
-//!   kind in a child process of its own (ours with the memory store, ours with the file store,
-//!   the HTTP floor, the parse floor), drives each with the same workloads A–D from the load
+//!   kind in a child process of its own (ours with the memory, file, SQLite and PostgreSQL
+//!   stores, the HTTP, parse, SQLite and PostgreSQL floors), drives each with the same workloads A–D from the load
 //!   generator in this process, repetitions interleaved, verifies every server's event count,
 //!   and prints medians and ratios of ours to the floors; then the measured sections (typed
 //!   access vs ruma, file store vs an fsync floor, memory flatness).
-//! * `appservice-bench server KIND [DIR]`: one server (what the driver spawns).
+//! * `appservice-bench server KIND [DIR|URL]`: one server (what the driver spawns).
+//! * `appservice-bench memory-sqlite N DIR`: N transactions through a dispatcher with the SQLite
+//!   store in DIR (pruning on, the defaults), then print peak and current RSS and the records
+//!   kept (run by hand: at one fsync per transaction, 1 M transactions take minutes).
 //! * `appservice-bench memory N`: N transactions through a dispatcher with the bounded store,
 //!   then print peak and current RSS (what the driver spawns for the flatness check).
 //! * `appservice-bench dispatch-loop N EVENTS`: N transactions of EVENTS events through a
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("server") => server::main(&args[1..]),
         Some("memory") => sections::memory_child(&args[1..]),
+        Some("memory-sqlite") => sections::memory_sqlite(&args[1..]),
         Some("dispatch-loop") => sections::dispatch_loop(&args[1..]),
         Some("queue") => sections::queue(&args[1..]),
         Some("help" | "-h" | "--help") => {

@@ -183,6 +183,38 @@ pub(crate) fn memory_child(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// `appservice-bench memory-sqlite N DIR`: as [`memory_child`], with `SqlStore` on SQLite in
+/// DIR (default bounds: 10 000 records, pruned every 100 commits); prints `VmHWM VmRSS records`.
+#[allow(clippy::print_stdout)] // The result is this mode's output.
+pub(crate) fn memory_sqlite(args: &[String]) -> Result<()> {
+    let n: usize = args.first().context("memory-sqlite N DIR")?.parse()?;
+    let dir = args.get(1).context("memory-sqlite N DIR")?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let url = format!("sqlite://{dir}/memory.db");
+        let store =
+            appservice_sql::SqlStore::connect(&url, appservice_sql::SqlConfig::default()).await?;
+        let registration = ValidatedRegistration::parse(&registration_yaml())?;
+        let dispatcher =
+            Dispatcher::with_store(registration, Nop, store.clone(), DispatchConfig::new());
+        let mut rng = Rng::new(9);
+        let bearer = format!("Bearer {HS_TOKEN}");
+        for i in 0..n {
+            let body = format!(r#"{{"events":[{}]}}"#, event(&mut rng, i as u64));
+            let request = http::Request::put(format!("/_matrix/app/v1/transactions/txn-{i:010}"))
+                .header("authorization", &bearer)
+                .body(Bytes::from(body))?;
+            let response = dispatcher.dispatch(request).await;
+            ensure!(response.status() == 200, "transaction {i} answered {}", response.status());
+        }
+        let records = store.record_count().await?;
+        let hwm = crate::procstat::status_kib("self", "VmHWM")?;
+        let rss = crate::procstat::status_kib("self", "VmRSS")?;
+        println!("{hwm} {rss} {records}");
+        anyhow::Ok(())
+    })
+}
+
 /// `appservice-bench dispatch-loop N EVENTS`: N transactions of EVENTS events each (the load
 /// test's event mix, new IDs every time) through a dispatcher with the default `MemoryStore`, in
 /// process with `block_on` (no HTTP, no runtime), requests built beforehand. Meant for
