@@ -166,21 +166,43 @@ pub(crate) fn memory_child(args: &[String]) -> Result<()> {
     let registration = ValidatedRegistration::parse(&registration_yaml())?;
     let dispatcher =
         Dispatcher::with_store(registration, Nop, MemoryStore::new(), DispatchConfig::new());
-    let mut rng = Rng::new(9);
-    let bearer = format!("Bearer {HS_TOKEN}");
+    let mut requests = MemoryRequests::new();
     for i in 0..n {
-        let body = format!(r#"{{"events":[{}]}}"#, event(&mut rng, i as u64));
-        let request = http::Request::put(format!("/_matrix/app/v1/transactions/txn-{i:010}"))
-            .header("authorization", &bearer)
-            .body(Bytes::from(body))?;
-        let response = futures::executor::block_on(dispatcher.dispatch(request));
+        let response = futures::executor::block_on(dispatcher.dispatch(requests.next(i)?));
         ensure!(response.status() == 200, "transaction {i} answered {}", response.status());
     }
     ensure!(dispatcher.store().len() == n.min(10_000), "the store is not bounded at 10 000");
-    let hwm = crate::procstat::status_kib("self", "VmHWM")?;
-    let rss = crate::procstat::status_kib("self", "VmRSS")?;
+    let (hwm, rss) = rss_kib()?;
     println!("{hwm} {rss}");
     Ok(())
+}
+
+/// The one-event transactions of the memory checks, made one at a time (none kept).
+struct MemoryRequests {
+    rng: Rng,
+    bearer: String,
+}
+
+impl MemoryRequests {
+    fn new() -> Self {
+        Self { rng: Rng::new(9), bearer: format!("Bearer {HS_TOKEN}") }
+    }
+
+    /// Transaction `i`: a new ID and a new event.
+    fn next(&mut self, i: usize) -> Result<http::Request<Bytes>> {
+        let body = format!(r#"{{"events":[{}]}}"#, event(&mut self.rng, i as u64));
+        Ok(http::Request::put(format!("/_matrix/app/v1/transactions/txn-{i:010}"))
+            .header("authorization", &self.bearer)
+            .body(Bytes::from(body))?)
+    }
+}
+
+/// This process's peak and current RSS, in KiB.
+fn rss_kib() -> Result<(u64, u64)> {
+    Ok((
+        crate::procstat::status_kib("self", "VmHWM")?,
+        crate::procstat::status_kib("self", "VmRSS")?,
+    ))
 }
 
 /// `appservice-bench memory-sqlite N DIR`: as [`memory_child`], with `SqlStore` on SQLite in
@@ -197,19 +219,13 @@ pub(crate) fn memory_sqlite(args: &[String]) -> Result<()> {
         let registration = ValidatedRegistration::parse(&registration_yaml())?;
         let dispatcher =
             Dispatcher::with_store(registration, Nop, store.clone(), DispatchConfig::new());
-        let mut rng = Rng::new(9);
-        let bearer = format!("Bearer {HS_TOKEN}");
+        let mut requests = MemoryRequests::new();
         for i in 0..n {
-            let body = format!(r#"{{"events":[{}]}}"#, event(&mut rng, i as u64));
-            let request = http::Request::put(format!("/_matrix/app/v1/transactions/txn-{i:010}"))
-                .header("authorization", &bearer)
-                .body(Bytes::from(body))?;
-            let response = dispatcher.dispatch(request).await;
+            let response = dispatcher.dispatch(requests.next(i)?).await;
             ensure!(response.status() == 200, "transaction {i} answered {}", response.status());
         }
         let records = store.record_count().await?;
-        let hwm = crate::procstat::status_kib("self", "VmHWM")?;
-        let rss = crate::procstat::status_kib("self", "VmRSS")?;
+        let (hwm, rss) = rss_kib()?;
         println!("{hwm} {rss} {records}");
         anyhow::Ok(())
     })

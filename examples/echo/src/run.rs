@@ -87,10 +87,12 @@ pub async fn run(
             .context("invalid client settings")?;
     // On a database, the client's registrations and joins live there, and the memberships of
     // our users that others change (kicks, bans) are recorded from each transaction.
-    let track = sql.as_ref().map(|sql| {
-        client = client.clone().with_state_store(Arc::new(sql.state()));
-        TrackMembership::new(registration.clone(), server_name.as_str(), sql.state())
-    });
+    if let Some(sql) = &sql {
+        client = client.with_state_store(Arc::new(sql.state()));
+    }
+    let track = sql
+        .as_ref()
+        .map(|sql| TrackMembership::new(registration.clone(), server_name.as_str(), sql.state()));
     // Before the bot joins or creates anything (the Conduit family does not create it).
     match client.register_bot().await {
         Ok(RegisterOutcome::Created) => tracing::info!("bot user registered"),
