@@ -14,7 +14,11 @@
 //!   handle transactions one at a time, each sees the others' records, and a replica that dies
 //!   mid-transaction releases the lock and rolls back with its session.
 //! * Records are bounded by count and age ([`SqlConfig`]), pruned every few commits.
-//! * A failing database answers transactions 500 (the homeserver retries), never 200.
+//! * A failing database answers transactions 500 (the homeserver retries), never 200;
+//!   [`SqlStore::watch_reachability`] feeds a readiness check.
+//! * [`SqlStore::state`] is the state store in the same database ([`SqlState`]): the client's
+//!   registrations, memberships and profiles, and key-value mappings for the bridge;
+//!   [`TrackMembership`] records our users' memberships from each transaction.
 //!
 //! ```
 //! use appservice_dispatch::{
