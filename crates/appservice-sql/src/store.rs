@@ -166,12 +166,15 @@ impl Shared {
         {
             return Ok(Conn::Unit(tx));
         }
-        let conn = self
-            .pool
+        Ok(Conn::Pool(self.pooled().await?))
+    }
+
+    /// A pooled connection (a database that is down fails within `acquire_timeout`).
+    async fn pooled(&self) -> Result<PoolConnection<Any>, SqlError> {
+        self.pool
             .acquire()
             .await
-            .map_err(|e| SqlError::sqlx(SqlErrorKind::Connect, "no connection", e))?;
-        Ok(Conn::Pool(conn))
+            .map_err(|e| SqlError::sqlx(SqlErrorKind::Connect, "no connection", e))
     }
 
     async fn prune(&self) -> Result<u64, SqlError> {
@@ -285,9 +288,7 @@ impl TransactionStore for SqlStore {
         txn_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<Fingerprint>, StoreError>> {
         Box::pin(async move {
-            let mut conn = self.shared.pool.acquire().await.map_err(|e| {
-                StoreError::from(SqlError::sqlx(SqlErrorKind::Connect, "no connection", e))
-            })?;
+            let mut conn = self.shared.pooled().await?;
             Ok(recorded(&mut conn, &column_key(txn_id)).await?)
         })
     }
