@@ -112,7 +112,7 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
                 legacy,
                 unit: None,
             };
-            let answer = self.lead(&ctx, &envelopes, fingerprint).await;
+            let answer = self.lead(&ctx, &envelopes, fingerprint, report).await;
             guard.finish(answer.clone());
             return answer;
         }
@@ -151,11 +151,12 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
         ctx: &TransactionContext<'_>,
         envelopes: &[Option<EventEnvelope<'_>>],
         fingerprint: Fingerprints<'_>,
+        report: &mut Report,
     ) -> Answer {
         let mut turn = self.inner.turns.ticket();
         turn.wait().await;
         match self.inner.store.begin(ctx.txn_id).await {
-            Ok(Some(unit)) => self.lead_in_unit(ctx, envelopes, fingerprint, unit).await,
+            Ok(Some(unit)) => self.lead_in_unit(ctx, envelopes, fingerprint, unit, report).await,
             Ok(None) => self.lead_with_progress(ctx, envelopes, fingerprint).await,
             Err(e) => {
                 tracing::error!(txn_id = ctx.txn_id, error = %e, "opening a unit of work failed");
@@ -172,9 +173,12 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
         envelopes: &[Option<EventEnvelope<'_>>],
         fingerprint: Fingerprints<'_>,
         unit: Box<dyn UnitOfWork>,
+        report: &mut Report,
     ) -> Answer {
+        // The only dedupe check for a store with units (`offers_units`): report it as one.
         if unit.recorded().is_some_and(|fp| fingerprint.matches(fp)) {
-            tracing::debug!(txn_id = ctx.txn_id, "transaction completed meanwhile: acknowledging");
+            tracing::debug!(txn_id = ctx.txn_id, "transaction already completed: acknowledging");
+            report.outcome = Disposition::Duplicate;
             return Ok(());
         }
         let in_unit = TransactionContext { unit: Some(&*unit), ..*ctx };

@@ -178,7 +178,9 @@ fn a_record_seen_inside_the_unit_is_acknowledged_without_the_handler() {
     let txn = || put_txn("1", body(&[("$a", "!r")]));
     // Another process (sharing the database) completed it; this one's memory knows nothing.
     assert_eq!(block_on(other.dispatch(txn())).status(), 200);
-    assert_eq!(block_on(d.dispatch(txn())).status(), 200);
+    let (response, report) = block_on(d.dispatch_with_report(txn()));
+    assert_eq!(response.status(), 200);
+    assert_eq!(report.outcome, appservice_dispatch::Disposition::Duplicate);
     assert_eq!(*handler.calls.lock().unwrap(), 0);
     assert_eq!(store.db.lock().unwrap().rows, ["$a"]);
 }
