@@ -5,11 +5,14 @@
 //! stack takes, and can only be built from a registration without errors.
 
 mod namespaces;
+mod profiles;
 
 use std::collections::BTreeSet;
 
 use self::namespaces::{check_namespaces, infer_server_name};
-use crate::{Code, Diagnostic, Registration, registration::KNOWN_TOP_LEVEL_KEYS};
+use crate::{
+    Code, Diagnostic, HomeserverProfile, Registration, registration::KNOWN_TOP_LEVEL_KEYS,
+};
 
 /// Tokens shorter than this get a [`Code::WeakToken`] warning.
 pub const MIN_TOKEN_LEN: usize = 32;
@@ -24,7 +27,7 @@ const PUBLISHED_TOKENS: &[&str] = &[
 ];
 
 /// Options for [`Registration::check`].
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct CheckOptions {
     /// The homeserver's server name. Used to check that the bot is covered by an exclusive user
@@ -32,12 +35,36 @@ pub struct CheckOptions {
     /// namespaces (the literal after `:` in `@_irc_.*:example\.org`) where possible; when it
     /// cannot be inferred, the bot-coverage check is not made.
     pub server_name: Option<String>,
+    /// The homeservers the registration must mean the same on (default: all of
+    /// [`HomeserverProfile::ALL`]). Each namespace regex is compared between the first of them
+    /// and each other one; a [`Code::HomeserverDifference`] warning names an ID they disagree
+    /// on. With one profile, nothing is compared.
+    pub homeserver_profiles: Vec<HomeserverProfile>,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        Self { server_name: None, homeserver_profiles: HomeserverProfile::ALL.to_vec() }
+    }
 }
 
 impl CheckOptions {
-    /// Default options: the server name is inferred.
+    /// Default options: the server name is inferred, every homeserver profile is compared.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Sets the homeserver profiles to compare (sorted, duplicates dropped).
+    #[must_use]
+    pub fn homeserver_profiles(
+        mut self,
+        profiles: impl IntoIterator<Item = HomeserverProfile>,
+    ) -> Self {
+        let mut profiles: Vec<HomeserverProfile> = profiles.into_iter().collect();
+        profiles.sort_unstable();
+        profiles.dedup();
+        self.homeserver_profiles = profiles;
+        self
     }
 
     /// Sets the server name.
@@ -58,7 +85,7 @@ impl Registration {
         check_tokens(self, &mut out);
         check_localpart(self, &mut out);
         let server_name = options.server_name.clone().or_else(|| infer_server_name(self));
-        check_namespaces(self, server_name.as_deref(), &mut out);
+        check_namespaces(self, server_name.as_deref(), &options.homeserver_profiles, &mut out);
         check_protocols(self, &mut out);
         if self.rate_limited.is_none() {
             out.push(Diagnostic::warning(

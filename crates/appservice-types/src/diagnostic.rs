@@ -80,6 +80,9 @@ pub enum Code {
     InvalidProtocol,
     /// An unknown top-level key (a typo?).
     UnknownKey,
+    /// A namespace regex matches different IDs on different homeservers
+    /// ([`HomeserverProfile`](crate::homeserver::HomeserverProfile)).
+    HomeserverDifference,
 }
 
 impl Code {
@@ -110,6 +113,7 @@ impl Code {
             Self::RateLimitedUnset => "rate-limited-unset",
             Self::InvalidProtocol => "invalid-protocol",
             Self::UnknownKey => "unknown-key",
+            Self::HomeserverDifference => "homeserver-difference",
         }
     }
 }

@@ -56,6 +56,7 @@ pub mod check;
 pub mod diagnostic;
 pub mod ephemeral;
 pub mod error;
+pub mod homeserver;
 pub mod interest;
 pub mod namespace;
 pub mod ping;
@@ -70,6 +71,7 @@ pub mod validated;
 pub use check::CheckOptions;
 pub use diagnostic::{Code, Diagnostic, Severity};
 pub use error::{ErrorBody, ErrorCode, MatrixError};
+pub use homeserver::HomeserverProfile;
 pub use namespace::NamespaceMatcher;
 pub use registration::{
     Namespace, NamespaceKind, Namespaces, ParseError, Registration, RegistrationInit,

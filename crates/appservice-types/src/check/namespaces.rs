@@ -3,8 +3,9 @@
 
 use std::collections::BTreeSet;
 
+use super::profiles::check_profiles;
 use crate::{
-    Code, Diagnostic, Registration,
+    Code, Diagnostic, HomeserverProfile, Registration,
     namespace::{NamespaceMatcher, compile_one, matches_at_start},
     regex_dialect::dialect_notes,
     registration::{Namespace, NamespaceKind},
@@ -46,6 +47,7 @@ fn ordinary_ids(kind: NamespaceKind, server_name: Option<&str>) -> Vec<String> {
 pub(super) fn check_namespaces(
     r: &Registration,
     server_name: Option<&str>,
+    profiles: &[HomeserverProfile],
     out: &mut Vec<Diagnostic>,
 ) {
     for kind in NamespaceKind::ALL {
@@ -96,6 +98,7 @@ pub(super) fn check_namespaces(
                 }
             };
             lint_regex(kind, ns, &compiled, server_name, &regex_path, out);
+            check_profiles(kind, &ns.regex, profiles, &regex_path, out);
         }
     }
     check_bot_coverage(r, server_name, out);
@@ -169,7 +172,13 @@ fn lint_regex(
         ));
     }
     if ns.exclusive && matches!(kind, NamespaceKind::Users | NamespaceKind::Aliases) {
-        let body = regex.strip_prefix('^').unwrap_or(regex);
+        // Leading global flags (`(?i)`) do not change what the pattern starts with.
+        let body = regex
+            .strip_prefix("(?")
+            .and_then(|rest| rest.split_once(')'))
+            .filter(|(flags, _)| flags.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-'))
+            .map_or(regex, |(_, rest)| rest);
+        let body = body.strip_prefix('^').unwrap_or(body);
         let body = body.strip_prefix('\\').unwrap_or(body);
         if let Some(rest) = body.strip_prefix(kind.sigil())
             && !rest.starts_with('_')
@@ -241,10 +250,10 @@ fn anchors(regex: &str) -> (bool, bool) {
     (start, end)
 }
 
-/// The text after the last unescaped `:` outside a class: the server-name part of an ID regex.
+/// The text after the first unescaped `:` outside a class and not closing a group's flags
+/// (`(?:`, `(?i:`): the server-name part of an ID regex, port included. Localparts have no `:`.
 fn server_part(regex: &str) -> Option<&str> {
     let bytes = regex.as_bytes();
-    let mut last = None;
     let mut i = 0;
     let mut in_class = false;
     while i < bytes.len() {
@@ -252,27 +261,18 @@ fn server_part(regex: &str) -> Option<&str> {
             b'\\' => i += 1,
             b'[' => in_class = true,
             b']' => in_class = false,
-            b':' if !in_class => last = Some(i),
+            b':' if !in_class && !closes_group_flags(&regex[..i]) => return regex.get(i + 1..),
             _ => {}
         }
         i += 1;
     }
-    // `(?i:…)` and `(?:…)` colons belong to groups, not to IDs.
-    let idx = last?;
-    if idx > 0
-        && (bytes[idx - 1] == b'?'
-            || regex[..idx].ends_with(|c: char| c.is_ascii_alphabetic())
-                && regex[..idx].contains("(?"))
-    {
-        let before = &regex[..idx];
-        if before
-            .rfind("(?")
-            .is_some_and(|p| before[p + 2..].bytes().all(|b| b.is_ascii_alphabetic() || b == b'-'))
-        {
-            return None;
-        }
-    }
-    regex.get(idx + 1..)
+    None
+}
+
+/// Whether `before` ends with `(?` and optional flags, so a `:` after it opens a group.
+fn closes_group_flags(before: &str) -> bool {
+    let flags = before.trim_end_matches(|c: char| c.is_ascii_alphabetic() || c == '-');
+    flags.ends_with("(?") && !flags.ends_with("\\(?")
 }
 
 /// Whether `s` has a `.` that is neither escaped, in a class, nor followed by a quantifier.
@@ -303,7 +303,9 @@ pub(super) fn infer_server_name(r: &Registration) -> Option<String> {
     r.namespaces.users.iter().find_map(|ns| {
         let part = server_part(&ns.regex)?;
         let part = part.strip_suffix('$').unwrap_or(part);
-        let unescaped = part.replace("\\.", ".").replace("\\-", "-");
+        let unescaped = ["\\.", "\\-", "\\[", "\\]"]
+            .iter()
+            .fold(part.to_owned(), |acc, escaped| acc.replace(escaped, &escaped[1..]));
         let plausible = !unescaped.is_empty()
             && unescaped.bytes().all(|b| {
                 b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
@@ -345,6 +347,9 @@ mod tests {
         assert_eq!(server_part(r"@_irc_.*:example\.org"), Some(r"example\.org"));
         assert_eq!(server_part(r"(?i:@_irc_.*)"), None);
         assert_eq!(server_part(r"@_irc_[:]x"), None);
+        assert_eq!(server_part(r"^@_a_.*:my\-host\.org:8448$"), Some(r"my\-host\.org:8448$"));
+        assert_eq!(server_part(r"(?i)^#(?:_a_|_b_).*:x\.org$"), Some(r"x\.org$"));
+        assert_eq!(server_part(r"^@_a_.*:\[::1\]$"), Some(r"\[::1\]$"));
         assert!(has_unescaped_dot("example.org"));
         assert!(!has_unescaped_dot(r"example\.org"));
         assert!(!has_unescaped_dot(".*"));

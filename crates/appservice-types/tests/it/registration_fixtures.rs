@@ -50,6 +50,10 @@ fn registration_fixtures() {
         if let Some(server) = expect["server_name"].as_str() {
             options = options.server_name(server);
         }
+        if let Some(profiles) = expect["homeserver_profiles"].as_array() {
+            options = options
+                .homeserver_profiles(profiles.iter().map(|p| p.as_str().unwrap().parse().unwrap()));
+        }
         let (valid, diagnostics) = observe(&input, &options);
         if bless() {
             expect["valid"] = json!(valid);
