@@ -228,8 +228,10 @@ pub(crate) fn echo_registration_args(as_url: &str, output: &Path) -> registratio
         id: AS_ID.to_owned(),
         url: as_url.to_owned(),
         localpart: "_echo_bot".to_owned(),
-        users: vec!["^@_echo_.*".to_owned()],
-        aliases: vec!["^#_echo_.*".to_owned()],
+        server_name: Some(SERVER_NAME.to_owned()),
+        prefixes: vec!["_echo_".to_owned()],
+        users: Vec::new(),
+        aliases: Vec::new(),
         rooms: Vec::new(),
         exclusive: true,
         receive_ephemeral: true,
@@ -248,10 +250,10 @@ fn write_registration(path: &Path, as_url: &str) -> Result<String> {
     let problems: Vec<String> = registration
         .check(&appservice_types::CheckOptions::new().server_name(SERVER_NAME))
         .iter()
-        .filter(|d| d.is_error())
         .map(ToString::to_string)
         .collect();
-    ensure!(problems.is_empty(), "the echo registration is invalid: {}", problems.join("; "));
+    // Not one warning, on any homeserver profile: what `generate --prefix` writes is clean.
+    ensure!(problems.is_empty(), "the echo registration has problems: {}", problems.join("; "));
     let yaml = registration.to_yaml().context("cannot serialize the registration")?;
     registration::write_private_file(path, yaml.as_bytes(), false)?;
     Ok(registration.as_token.expose().to_owned())
