@@ -29,7 +29,8 @@ pub(crate) enum Job {
     Wasm,
     /// Unit, integration and doc tests (nextest when available).
     Test,
-    /// The conformance suite against our stack (`cargo xtask conformance`).
+    /// The conformance suite against our stack (`cargo xtask conformance`), under every
+    /// homeserver profile.
     Conformance,
     /// `cargo doc` with rustdoc warnings denied.
     Doc,

@@ -2,7 +2,9 @@
 //! then runs the suite (`crates/appservice-conformance-runner`; see `docs/conformance.md`).
 //!
 //! The runner is its own crate because it needs an HTTP stack, and this crate keeps its
-//! dependencies to a minimum. Every argument is passed through.
+//! dependencies to a minimum. Every argument is passed through; without
+//! `--homeserver-profile` the suite runs under every homeserver profile (Synapse and the
+//! Conduit family), so `cargo xtask ci`'s conformance job checks both.
 
 use std::{path::PathBuf, process::Command};
 
@@ -33,6 +35,10 @@ pub(crate) fn run(args: &[String]) -> Result<i32> {
     runner.current_dir(&root);
     if !black_box_only && !args.iter().any(|a| a == "--echo-bin") {
         runner.arg("--echo-bin").arg(target.join("debug").join("echo-appservice"));
+    }
+    let coverage = args.first().is_some_and(|a| a == "coverage");
+    if !coverage && !args.iter().any(|a| a == "--homeserver-profile") {
+        runner.args(["--homeserver-profile", "all"]);
     }
     runner.args(args);
     let status = runner.status().with_context(|| format!("failed to start {}", bin.display()))?;

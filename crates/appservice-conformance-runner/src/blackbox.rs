@@ -1,8 +1,18 @@
 //! Black-box cases (`fixtures/conformance/*.json`) against any appservice URL.
 //!
+//! Every case runs once per homeserver profile (`--homeserver-profile`, default both): the
+//! default authentication, the transaction IDs and the fake homeserver are that profile's
+//! (`appservice_fake_hs::Profile`). Under the Conduit family the default authentication sends
+//! `?access_token=` as well as the header (added to the case's own `query` unless that already
+//! has an `access_token`), `{txn}` and `{txn2}` are 43-character URL-safe base64 IDs, and the
+//! fake homeserver does not create the bot.
+//!
 //! A case: `id`, `checklist`, `spec`, `description`, `level` (`must` fails the run, `should`
-//! warns), optional `needs` (placeholders it cannot run without), and `steps`. A step's
-//! `request`: `method`, `path`, optional `query`, `headers` (default: the Bearer `hs_token`),
+//! warns), optional `needs` (placeholders it cannot run without), optional `profiles` (the
+//! profile names it holds for, e.g. `["synapse"]` for a case about Synapse-only behaviour; it
+//! is reported as skipped under the others, with that reason; default: every profile), and
+//! `steps`. A step's `request`: `method`, `path`, optional `query`, `headers` (default: the
+//! profile's authentication, see above),
 //! and `body` (JSON), `body_text`, or `body_filler_bytes` (a transaction padded to that size);
 //! `repeat` (sequential copies) or `concurrent` (copies sent at once). Its `expect`: `status` or
 //! `status_in`, `errcode` or `errcode_in`, `body` (exact), `body_subset`, `body_type`, and
@@ -16,6 +26,7 @@
 
 use std::{collections::BTreeMap, path::Path, time::Instant};
 
+use appservice_fake_hs::Profile;
 use bytes::Bytes;
 use http::Request;
 use serde_json::Value;
@@ -27,6 +38,8 @@ pub(crate) struct Target {
     pub(crate) url: String,
     pub(crate) placeholders: BTreeMap<&'static str, String>,
     pub(crate) fake_hs: Option<FakeHomeserver>,
+    /// The homeserver family the suite plays.
+    pub(crate) profile: Profile,
 }
 
 /// Loads `fixtures/conformance/*.json` (not `uncovered.json`), sorted, checking the metadata.
@@ -61,6 +74,15 @@ pub(crate) fn load(dir: &Path) -> anyhow::Result<Vec<(String, Value)>> {
             name.starts_with(case["id"].as_str().unwrap_or("?")),
             "{name}: id must be the file stem"
         );
+        if let Some(profiles) = case.get("profiles") {
+            let names = profiles.as_array().filter(|a| !a.is_empty());
+            anyhow::ensure!(
+                names.is_some_and(|a| a
+                    .iter()
+                    .all(|p| p.as_str().is_some_and(|p| p.parse::<Profile>().is_ok()))),
+                "{name}: `profiles` is a non-empty list of profile names (synapse, conduit)"
+            );
+        }
         out.push((name, case));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -92,16 +114,25 @@ fn build(request: &Value, target: &Target, round: u64) -> anyhow::Result<Request
         Some(q) => format!("{}{path}?{q}", target.url),
         None => format!("{}{path}", target.url),
     };
-    let mut builder = Request::builder().method(r["method"].as_str().unwrap_or("GET")).uri(uri);
+    let mut builder = Request::builder().method(r["method"].as_str().unwrap_or("GET"));
     match r["headers"].as_object() {
         Some(headers) => {
+            builder = builder.uri(uri);
             for (k, v) in headers {
                 builder = builder.header(k.as_str(), v.as_str().unwrap_or_default());
             }
         }
         None => {
             let token = target.placeholders.get("hs_token").map(String::as_str).unwrap_or_default();
-            builder = builder.header("authorization", format!("Bearer {token}"));
+            // A case's own query token stays the only one (it tests what that token does).
+            let has_query_token = r["query"]
+                .as_str()
+                .is_some_and(|q| q.split('&').any(|pair| pair.starts_with("access_token=")));
+            builder = if has_query_token {
+                builder.uri(uri).header("authorization", format!("Bearer {token}"))
+            } else {
+                target.profile.authorize(builder, &uri, token)
+            };
         }
     }
     let body = if let Some(n) = r["body_filler_bytes"].as_u64() {
@@ -238,6 +269,14 @@ type SendFuture = std::pin::Pin<
 
 /// Runs one case.
 pub(crate) async fn run_case(case: &Value, target: &Target) -> Outcome {
+    if let Some(profiles) = case["profiles"].as_array()
+        && !profiles.iter().any(|p| p.as_str() == Some(target.profile.name()))
+    {
+        return Outcome::Skip(format!(
+            "holds only for the homeserver profiles {profiles:?}, not {}",
+            target.profile
+        ));
+    }
     for need in case["needs"].as_array().into_iter().flatten().filter_map(Value::as_str) {
         let available = if need == "cs" {
             target.fake_hs.is_some()
@@ -338,6 +377,23 @@ where
     out
 }
 
+/// `{txn}` and `{txn2}` of the `case`-th case of run `run`, unique per run, case and profile,
+/// in the profile's format: Synapse's are readable (`conformance-<run>-<case>`; a real Synapse
+/// counts, but a counter would repeat across runs against one appservice's store), the Conduit
+/// family's are 43-character URL-safe base64 (its format, over made-up event IDs).
+fn txn_ids(profile: Profile, run: &str, case: usize) -> (String, String) {
+    match profile {
+        Profile::Synapse => {
+            (format!("conformance-{run}-{case}"), format!("conformance-{run}-{case}-b"))
+        }
+        Profile::ConduitFamily => {
+            let id =
+                |which: &str| profile.txn_id(0, &[format!("$conformance-{run}-{case}-{which}")]);
+            (id("a"), id("b"))
+        }
+    }
+}
+
 /// Sample IDs for the placeholders, from a registration's namespaces.
 pub(crate) fn sample_ids(
     registration: &appservice_types::ValidatedRegistration,
@@ -402,10 +458,12 @@ pub(crate) async fn run_all(
             url: target.url.clone(),
             placeholders: target.placeholders.clone(),
             fake_hs: target.fake_hs.clone(),
+            profile: target.profile,
         };
         let run = target.placeholders.get("run").cloned().unwrap_or_default();
-        target_for_case.placeholders.insert("txn", format!("conformance-{run}-{i}"));
-        target_for_case.placeholders.insert("txn2", format!("conformance-{run}-{i}-b"));
+        let (txn, txn2) = txn_ids(target.profile, &run, i);
+        target_for_case.placeholders.insert("txn", txn);
+        target_for_case.placeholders.insert("txn2", txn2);
         let outcome = run_case(case, &target_for_case).await;
         out.push((name.clone(), case.clone(), outcome));
     }
@@ -417,6 +475,54 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    fn target(profile: Profile) -> Target {
+        let placeholders = BTreeMap::from([("hs_token", "tok".to_owned())]);
+        Target { url: "http://as".to_owned(), placeholders, fake_hs: None, profile }
+    }
+
+    #[test]
+    fn default_authentication_follows_the_profile() {
+        let case =
+            json!({"method": "PUT", "path": "/_matrix/app/v1/transactions/1", "query": "a=1"});
+        let synapse = build(&case, &target(Profile::Synapse), 0).unwrap();
+        assert_eq!(synapse.uri().query(), Some("a=1"));
+        assert_eq!(synapse.headers()["authorization"], "Bearer tok");
+        let conduit = build(&case, &target(Profile::ConduitFamily), 0).unwrap();
+        assert_eq!(conduit.uri().query(), Some("a=1&access_token=tok"));
+        assert_eq!(conduit.headers()["authorization"], "Bearer tok");
+        // A case's own query token is kept alone; explicit headers are the case's business.
+        let own = json!({"method": "GET", "path": "/x", "query": "access_token=other"});
+        let built = build(&own, &target(Profile::ConduitFamily), 0).unwrap();
+        assert_eq!(built.uri().query(), Some("access_token=other"));
+        let explicit = json!({"method": "GET", "path": "/x", "headers": {}});
+        let built = build(&explicit, &target(Profile::ConduitFamily), 0).unwrap();
+        assert_eq!((built.uri().query(), built.headers().len()), (None, 0));
+    }
+
+    #[tokio::test]
+    async fn a_case_for_some_profiles_is_skipped_with_its_reason_under_the_others() {
+        let case = json!({"level": "must", "profiles": ["synapse"], "steps": []});
+        assert_eq!(run_case(&case, &target(Profile::Synapse)).await, Outcome::Pass);
+        let Outcome::Skip(reason) = run_case(&case, &target(Profile::ConduitFamily)).await else {
+            panic!("not skipped");
+        };
+        assert!(reason.contains("synapse") && reason.contains("conduit"), "{reason}");
+    }
+
+    #[test]
+    fn transaction_placeholders_follow_the_profile() {
+        let (a, b) = txn_ids(Profile::Synapse, "run1", 3);
+        assert_eq!((a.as_str(), b.as_str()), ("conformance-run1-3", "conformance-run1-3-b"));
+        let (a, b) = txn_ids(Profile::ConduitFamily, "run1", 3);
+        assert_ne!(a, b);
+        assert_ne!(a, txn_ids(Profile::ConduitFamily, "run2", 3).0);
+        assert_ne!(a, txn_ids(Profile::ConduitFamily, "run1", 4).0);
+        for id in [a, b] {
+            assert_eq!(id.len(), 43);
+            assert!(id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        }
+    }
 
     #[test]
     fn samples() {

@@ -2,16 +2,25 @@
 //! would, so the suite can record every request the appservice makes (for the O items of the
 //! checklist), including calling the appservice back for
 //! `POST /_matrix/client/v1/appservice/{id}/ping`.
+//!
+//! It answers as a homeserver [`Profile`] does: under the Conduit family the bot does not exist
+//! until the appservice registers it (everything done as the bot answers `403 M_FORBIDDEN "User
+//! does not exist"` before), under Synapse it exists from the start (registering it again
+//! answers `400 M_USER_IN_USE`).
 
 use std::{
-    sync::atomic::{AtomicUsize, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Instant,
 };
 
 pub(crate) use appservice_fake_hs::{FakeHomeserver, Recorded};
-use appservice_fake_hs::{Reply, Respond, ping_back, ping_reply};
+use appservice_fake_hs::{Profile, Reply, Respond, ping_back, ping_reply};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
+use parking_lot::Mutex;
 use serde_json::{Value, json};
 
 /// Who the fake homeserver is.
@@ -23,10 +32,29 @@ pub(crate) struct Identity {
     pub(crate) appservice: Option<(String, String)>,
 }
 
-/// Starts the fake homeserver on `listen`.
-pub(crate) async fn start(listen: &str, identity: Identity) -> anyhow::Result<FakeHomeserver> {
-    let homeserver = Homeserver { identity, requests: AtomicUsize::new(0) };
-    Ok(FakeHomeserver::start_on(listen, homeserver).await?)
+/// The profile the fake homeserver answers as, and whether its bot exists; shared with the
+/// runner, which switches profiles between runs.
+#[derive(Clone, Debug)]
+pub(crate) struct ProfileSwitch(Arc<Mutex<(Profile, bool)>>);
+
+impl ProfileSwitch {
+    /// Answer as `profile` from now on, with the bot as that profile starts (created by Synapse,
+    /// absent on the Conduit family until registered).
+    pub(crate) fn set(&self, profile: Profile) {
+        *self.0.lock() = (profile, profile.creates_bot());
+    }
+}
+
+/// Starts the fake homeserver on `listen`, answering as `profile`.
+pub(crate) async fn start(
+    listen: &str,
+    identity: Identity,
+    profile: Profile,
+) -> anyhow::Result<(FakeHomeserver, ProfileSwitch)> {
+    let switch = ProfileSwitch(Arc::new(Mutex::new((profile, profile.creates_bot()))));
+    let homeserver =
+        Homeserver { identity, requests: AtomicUsize::new(0), profile: switch.clone() };
+    Ok((FakeHomeserver::start_on(listen, homeserver).await?, switch))
 }
 
 /// The answers of a small homeserver.
@@ -34,6 +62,17 @@ struct Homeserver {
     identity: Identity,
     /// Requests answered so far (numbers created rooms and events).
     requests: AtomicUsize,
+    profile: ProfileSwitch,
+}
+
+/// Whether `path` is an action a user takes in rooms (what a missing bot cannot do).
+fn acts(path: &str) -> bool {
+    path.ends_with("/createRoom")
+        || path.contains("/join")
+        || path.ends_with("/invite")
+        || path.contains("/send/")
+        || path.contains("/state/")
+        || path.contains("/redact/")
 }
 
 impl Respond for Homeserver {
@@ -53,12 +92,24 @@ impl Homeserver {
         if path.ends_with("/versions") {
             return Reply::json(200, json!({"versions": ["v1.11", "v1.12", "v1.13", "v1.17"]}));
         }
+        let bot_localpart =
+            identity.bot.trim_start_matches('@').split(':').next().unwrap_or_default();
         if path.ends_with("/register") {
             let username = body["username"].as_str().unwrap_or("user");
+            if username == bot_localpart {
+                let mut switch = self.profile.0.lock();
+                if switch.1 {
+                    return Reply::error(400, "M_USER_IN_USE", "User ID already taken.");
+                }
+                switch.1 = true;
+            }
             return Reply::json(
                 200,
                 json!({"user_id": format!("@{username}:{server}"), "home_server": server}),
             );
+        }
+        if user_id == identity.bot && acts(path) && !self.profile.0.lock().1 {
+            return Reply::error(403, "M_FORBIDDEN", "User does not exist");
         }
         if path.ends_with("/account/whoami") {
             return Reply::json(200, json!({"user_id": user_id, "is_guest": false}));

@@ -10,6 +10,10 @@
 //!   `--registration FILE` (and `--server-name`), cases that need an ID in its namespaces run
 //!   too; with `--cs-listen ADDR`, a fake homeserver records what the appservice calls back
 //!   (point the appservice's homeserver URL at it).
+//! * `--homeserver-profile synapse|conduit|all` (default `all`): the black-box cases run once
+//!   per homeserver profile (`appservice_fake_hs::Profile`: its authentication, transaction IDs
+//!   and fake homeserver), each result naming its profile; the in-process cases do not depend
+//!   on the homeserver and run once (profile `any`).
 //! * `coverage [--update]`: the checklist coverage (see `docs/conformance.md`); without
 //!   `--update` it only checks (`--check` says so explicitly).
 
@@ -26,15 +30,20 @@ mod report;
 use std::{collections::BTreeMap, path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::{Context as _, bail};
+use appservice_fake_hs::Profile;
 use report::{CaseResult, Outcome};
 
 const USAGE: &str = "\
 Usage:
   appservice-conformance [--echo-bin PATH] [--filter PATTERN] [--json FILE] [--bless] [--list]
+                         [--homeserver-profile synapse|conduit|all]
       Our stack: in-process cases, then black-box cases against echo-appservice.
   appservice-conformance --url URL --hs-token TOKEN [--registration FILE] [--server-name NAME]
                          [--user USER_ID] [--alias ALIAS] [--cs-listen ADDR] [--filter PATTERN] [--json FILE]
+                         [--homeserver-profile synapse|conduit|all]
       The black-box cases against any appservice.
+  --homeserver-profile: which homeserver family the black-box cases play (authentication,
+      transaction IDs, the fake homeserver's bot); `all` (the default) runs them once per profile.
   appservice-conformance coverage [--update [--checklist PATH]] [--check]
       Checklist coverage: --update rewrites fixtures/checklist.json (from the checklist) and the
       table in docs/conformance.md; without --update (or with --check) it fails if either is
@@ -55,6 +64,8 @@ struct Args {
     json: Option<String>,
     bless: bool,
     list: bool,
+    /// The homeserver profiles to run the black-box cases under, in order.
+    profiles: Vec<Profile>,
 }
 
 fn parse(args: &[String]) -> anyhow::Result<Args> {
@@ -75,6 +86,16 @@ fn parse(args: &[String]) -> anyhow::Result<Args> {
             "--json" => a.json = Some(value()?),
             "--bless" => a.bless = true,
             "--list" => a.list = true,
+            "--homeserver-profile" => {
+                let value = value()?;
+                a.profiles = if value == "all" {
+                    Profile::ALL.to_vec()
+                } else {
+                    vec![value.parse::<Profile>().map_err(|_| {
+                        anyhow::anyhow!("--homeserver-profile {value:?}: synapse, conduit or all")
+                    })?]
+                };
+            }
             "-h" | "--help" => {
                 print!("{USAGE}");
                 std::process::exit(0);
@@ -84,6 +105,9 @@ fn parse(args: &[String]) -> anyhow::Result<Args> {
     }
     if a.url.is_some() != a.hs_token.is_some() {
         bail!("--url and --hs-token go together\n\n{USAGE}");
+    }
+    if a.profiles.is_empty() {
+        a.profiles = Profile::ALL.to_vec();
     }
     Ok(a)
 }
@@ -180,28 +204,37 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                         case.name
                     );
                 }
-                push(&mut results, "in-proc", &case.fixture, outcome);
+                push(&mut results, "in-proc", "any", &case.fixture, outcome);
             }
             let Some(echo) = &args.echo_bin else {
                 bail!(
                     "no --echo-bin: run the suite with `cargo xtask conformance`, which builds echo-appservice"
                 );
             };
-            let ours = OurStack::start(echo, &run_id).await?;
-            for (_, case, outcome) in
-                blackbox::run_all(&black_box_cases, &ours.target, args.filter.as_deref()).await
-            {
-                push(&mut results, "black-box", &case, outcome);
+            for &profile in &args.profiles {
+                // A fresh echo per profile: its start-up (the bot's registration) is part of it.
+                let ours = OurStack::start(echo, &run_id, profile).await?;
+                for (_, case, outcome) in
+                    blackbox::run_all(&black_box_cases, &ours.target, args.filter.as_deref()).await
+                {
+                    push(&mut results, "black-box", profile.name(), &case, outcome);
+                }
+                ours.stop().await;
             }
-            ours.stop().await;
         }
         Some(url) => {
             println!("target: {url} (black-box)\n");
-            let target = external_target(&args, url, &run_id).await?;
-            for (_, case, outcome) in
-                blackbox::run_all(&black_box_cases, &target, args.filter.as_deref()).await
-            {
-                push(&mut results, "black-box", &case, outcome);
+            let (mut target, switch) = external_target(&args, url, &run_id).await?;
+            for &profile in &args.profiles {
+                target.profile = profile;
+                if let Some(switch) = &switch {
+                    switch.set(profile);
+                }
+                for (_, case, outcome) in
+                    blackbox::run_all(&black_box_cases, &target, args.filter.as_deref()).await
+                {
+                    push(&mut results, "black-box", profile.name(), &case, outcome);
+                }
             }
         }
     }
@@ -232,11 +265,13 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn push(
     results: &mut Vec<CaseResult>,
     suite: &'static str,
+    profile: &'static str,
     case: &serde_json::Value,
     outcome: Outcome,
 ) {
     let result = CaseResult {
         suite,
+        profile,
         id: case["id"].as_str().unwrap_or("?").to_owned(),
         checklist: case["checklist"]
             .as_array()
@@ -257,7 +292,13 @@ fn random_hex(bytes: usize) -> anyhow::Result<String> {
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-async fn external_target(args: &Args, url: &str, run_id: &str) -> anyhow::Result<blackbox::Target> {
+/// The target of `--url`, and the switch of its fake homeserver's profile (with `--cs-listen`).
+async fn external_target(
+    args: &Args,
+    url: &str,
+    run_id: &str,
+) -> anyhow::Result<(blackbox::Target, Option<fake_hs::ProfileSwitch>)> {
+    let profile = args.profiles.first().copied().unwrap_or(Profile::Synapse);
     let mut placeholders: BTreeMap<&'static str, String> = BTreeMap::new();
     placeholders.insert("hs_token", args.hs_token.clone().unwrap_or_default());
     placeholders.insert("run", run_id.to_owned());
@@ -283,20 +324,21 @@ async fn external_target(args: &Args, url: &str, run_id: &str) -> anyhow::Result
     if let Some(a) = &args.alias {
         placeholders.insert("alias_in_ns", a.clone());
     }
-    let fake_hs = match &args.cs_listen {
+    let (fake_hs, switch) = match &args.cs_listen {
         Some(listen) => {
             let identity =
                 identity.context("--cs-listen needs --registration and --server-name")?;
-            let hs = fake_hs::start(listen, identity).await?;
+            let (hs, switch) = fake_hs::start(listen, identity, profile).await?;
             println!("fake homeserver listening on {}", hs.url());
-            Some(hs)
+            (Some(hs), Some(switch))
         }
-        None => None,
+        None => (None, None),
     };
-    Ok(blackbox::Target { url: url.to_owned(), placeholders, fake_hs })
+    Ok((blackbox::Target { url: url.to_owned(), placeholders, fake_hs, profile }, switch))
 }
 
-/// `echo-appservice` on loopback with a generated registration and our fake homeserver.
+/// `echo-appservice` on loopback with a generated registration and our fake homeserver
+/// answering as one profile.
 struct OurStack {
     child: tokio::process::Child,
     dir: PathBuf,
@@ -304,9 +346,9 @@ struct OurStack {
 }
 
 impl OurStack {
-    async fn start(echo: &std::path::Path, run_id: &str) -> anyhow::Result<Self> {
+    async fn start(echo: &std::path::Path, run_id: &str, profile: Profile) -> anyhow::Result<Self> {
         let dir = std::env::temp_dir()
-            .join(format!("appservice-conformance-{}-{run_id}", std::process::id()));
+            .join(format!("appservice-conformance-{}-{run_id}-{profile}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -330,7 +372,7 @@ impl OurStack {
             bot: format!("@_echo_bot:{server}"),
             appservice: Some((url.clone(), hs_token.clone())),
         };
-        let hs = fake_hs::start("127.0.0.1:0", identity).await?;
+        let (hs, _) = fake_hs::start("127.0.0.1:0", identity, profile).await?;
         let log = std::fs::File::create(dir.join("echo.log"))?;
         let child = tokio::process::Command::new(echo)
             .arg("--registration")
@@ -356,7 +398,7 @@ impl OurStack {
         let mut stack = Self {
             child,
             dir,
-            target: blackbox::Target { url: url.clone(), placeholders, fake_hs: Some(hs) },
+            target: blackbox::Target { url: url.clone(), placeholders, fake_hs: Some(hs), profile },
         };
         stack.wait_ready(&url, &hs_token).await?;
         Ok(stack)

@@ -30,6 +30,9 @@ impl Outcome {
 #[derive(Clone, Debug)]
 pub(crate) struct CaseResult {
     pub(crate) suite: &'static str,
+    /// The homeserver profile the case ran under (`synapse`, `conduit`), or `any` for the
+    /// in-process cases, which do not depend on it.
+    pub(crate) profile: &'static str,
     pub(crate) id: String,
     pub(crate) checklist: Vec<String>,
     pub(crate) description: String,
@@ -40,9 +43,10 @@ impl CaseResult {
     pub(crate) fn print(&self) {
         let ids = self.checklist.join(",");
         println!(
-            "{:<5} {:<9} {:<44} {:<28} {}",
+            "{:<5} {:<9} {:<7} {:<44} {:<28} {}",
             self.outcome.label(),
             self.suite,
+            self.profile,
             self.id,
             ids,
             self.description
@@ -61,7 +65,7 @@ impl CaseResult {
             Outcome::Warn(m) => ("warn", Some(m)),
             Outcome::Skip(m) => ("skip", Some(m)),
         };
-        json!({"suite": self.suite, "id": self.id, "checklist": self.checklist, "description": self.description,
+        json!({"suite": self.suite, "profile": self.profile, "id": self.id, "checklist": self.checklist, "description": self.description,
                "status": status, "detail": detail})
     }
 }

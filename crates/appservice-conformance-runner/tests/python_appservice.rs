@@ -67,45 +67,49 @@ fn finds_exactly_the_bugs_of_a_tiny_python_appservice() {
     assert!(last.ends_with("skipped") && last.contains(" passed, "), "closing line: {last}");
 
     let results: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let with = |status: &str| -> Vec<String> {
-        let mut ids: Vec<String> = results["cases"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|c| c["status"] == status)
-            .map(|c| c["id"].as_str().unwrap().to_owned())
-            .collect();
-        ids.sort();
-        ids
-    };
-    assert_eq!(
-        with("fail"),
-        [
-            "must-auth-wrong-token",                     // bug 1
-            "must-legacy-routes-served-or-unrecognized", // bug 2 (a plain 404 on /transactions/…)
-            "must-ping-without-transaction-id",          // bug 4
-            "must-query-user-registers-first",           // bug 5
-            "must-unknown-routes",                       // bug 2
-            "must-wrong-method",                         // bug 3
-        ],
-        "\n{stdout}"
-    );
-    let warned = with("warn");
-    for expected in [
-        "should-auth-header-query-mismatch", // the query token is not checked at all
-        "should-error-bodies",               // bug 6: no `error` message
-        "should-oversized-body-413",
-        "should-query-user-outside-namespace", // bug 5: 200 for anyone
-        "should-unsupported-msc3983-claim",    // bug 2
-    ] {
-        assert!(
-            warned.iter().any(|w| w == expected),
-            "{expected} not warned; warned: {warned:?}\n{stdout}"
+    // The suite ran under both homeserver profiles (the default), and found the same bugs.
+    for profile in ["synapse", "conduit"] {
+        let with = |status: &str| -> Vec<String> {
+            let mut ids: Vec<String> = results["cases"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|c| c["status"] == status && c["profile"] == profile)
+                .map(|c| c["id"].as_str().unwrap().to_owned())
+                .collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(
+            with("fail"),
+            [
+                "must-auth-wrong-token",                     // bug 1
+                "must-legacy-routes-served-or-unrecognized", // bug 2 (a plain 404 on /transactions/…)
+                "must-ping-without-transaction-id",          // bug 4
+                "must-query-user-registers-first",           // bug 5
+                "must-unknown-routes",                       // bug 2
+                "must-wrong-method",                         // bug 3
+            ],
+            "{profile}\n{stdout}"
         );
+        let warned = with("warn");
+        for expected in [
+            "should-auth-header-query-mismatch", // the query token is not checked at all
+            "should-error-bodies",               // bug 6: no `error` message
+            "should-oversized-body-413",
+            "should-query-user-outside-namespace", // bug 5: 200 for anyone
+            "should-unsupported-msc3983-claim",    // bug 2
+        ] {
+            assert!(
+                warned.iter().any(|w| w == expected),
+                "{profile}: {expected} not warned; warned: {warned:?}\n{stdout}"
+            );
+        }
+        assert!(
+            with("skip").is_empty(),
+            "{profile}: with a registration and a fake homeserver nothing is skipped\n{stdout}"
+        );
+        assert!(!with("pass").is_empty(), "{profile}: ran\n{stdout}");
     }
-    assert!(
-        with("skip").is_empty(),
-        "with a registration and a fake homeserver nothing is skipped\n{stdout}"
-    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -9,6 +9,11 @@
 //! CS ping (`POST /_matrix/client/v1/appservice/{id}/ping`): it pings the appservice first, as
 //! Synapse does, and answers with how that went.
 //!
+//! Homeservers differ toward appservices; a [`Profile`] (Synapse, or the Conduit family) says how
+//! (authentication, transaction IDs, the body's sections, the bot user, user queries, retries),
+//! and [`Delivery`] plays a homeserver's sending side with one: queued events go to the
+//! appservice as transactions, retried as that homeserver retries them.
+//!
 //! # Example
 //!
 //! ```
@@ -37,10 +42,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod delivery;
 mod ping;
+pub mod profile;
 mod recorded;
 mod server;
 
+pub use delivery::{Delivery, Sent};
 pub use ping::{ping_back, ping_reply};
+pub use profile::Profile;
 pub use recorded::{Recorded, Reply};
 pub use server::{FakeHomeserver, Respond};

@@ -1,7 +1,13 @@
 //! A loopback mock homeserver: a real HTTP/1.1 server on 127.0.0.1 that records every request
-//! and answers like a (very small) homeserver: `/register` (with `M_USER_IN_USE` the second
-//! time), joins that need an invite for virtual users, invites, sends, `createRoom`, `whoami`,
-//! and the CS ping, which pings the appservice back first as Synapse does.
+//! and answers like a (very small) homeserver of a [`Profile`]: `/register` (with
+//! `M_USER_IN_USE` the second time), joins that need an invite for virtual users, invites, sends,
+//! `createRoom`, `whoami`, and the CS ping, which pings the appservice back first as Synapse does.
+//!
+//! Users must be registered before they act: under [`Profile::Synapse`] the bot exists from the
+//! start; under [`Profile::ConduitFamily`] it does not, and everything done as the bot answers
+//! `403 M_FORBIDDEN "User does not exist"` until the appservice registers it. A virtual user
+//! (`?user_id=`) that was not registered is refused too (neither family registers it for the
+//! appservice; Synapse would first ask the appservice, which the Conduit family never does).
 
 use std::{
     collections::BTreeSet,
@@ -9,15 +15,20 @@ use std::{
     time::{Duration, Instant},
 };
 
-use appservice_fake_hs::{FakeHomeserver, Recorded, Reply, Respond, ping_back, ping_reply};
+use appservice_fake_hs::{
+    FakeHomeserver, Profile, Recorded, Reply, Respond, ping_back, ping_reply,
+};
 use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
 use crate::{BOT, HS_TOKEN};
 
-#[derive(Default)]
 struct State {
+    profile: Profile,
+    /// Registered localparts.
     registered: BTreeSet<String>,
+    /// `(room, user)` pairs that joined.
+    joined: BTreeSet<(String, String)>,
     invited: BTreeSet<(String, String)>,
     whoami: Option<(u16, Value)>,
     appservice: Option<String>,
@@ -37,10 +48,38 @@ pub(crate) struct Homeserver {
 }
 
 impl Homeserver {
-    pub(crate) async fn start() -> Self {
-        let state = Arc::new(Mutex::new(State::default()));
+    /// Starts one answering as `profile` does.
+    pub(crate) async fn start(profile: Profile) -> Self {
+        let bot_localpart = BOT.trim_start_matches('@').split(':').next().unwrap_or_default();
+        let state = Arc::new(Mutex::new(State {
+            profile,
+            registered: profile
+                .creates_bot()
+                .then(|| bot_localpart.to_owned())
+                .into_iter()
+                .collect(),
+            joined: BTreeSet::new(),
+            invited: BTreeSet::new(),
+            whoami: None,
+            appservice: None,
+            pinged_back: Vec::new(),
+            register_delay: Duration::ZERO,
+            delay: Duration::ZERO,
+            in_flight: 0,
+            max_in_flight: 0,
+        }));
         let server = FakeHomeserver::start(Small(Arc::clone(&state))).await.unwrap();
         Self { server, state }
+    }
+
+    /// The profile it answers as.
+    pub(crate) fn profile(&self) -> Profile {
+        self.state.lock().unwrap().profile
+    }
+
+    /// Whether `user` joined `room` (a join answered 200).
+    pub(crate) fn joined(&self, room: &str, user: &str) -> bool {
+        self.state.lock().unwrap().joined.contains(&(room.to_owned(), user.to_owned()))
     }
 
     pub(crate) fn url(&self) -> String {
@@ -117,9 +156,33 @@ impl Respond for Small {
     }
 }
 
+/// The refusal of a request made as a user the homeserver does not know, if it is one.
+fn unknown_user(state: &Mutex<State>, acting: &str, asserted: bool) -> Option<(u16, Value)> {
+    let localpart = acting.trim_start_matches('@').split(':').next().unwrap_or_default();
+    let state = state.lock().unwrap();
+    if state.registered.contains(localpart) {
+        return None;
+    }
+    Some(match (state.profile, asserted) {
+        (Profile::Synapse, true) => error(
+            403,
+            "M_FORBIDDEN",
+            &format!("Application service has not registered this user ({acting})"),
+        ),
+        _ => error(403, "M_FORBIDDEN", "User does not exist"),
+    })
+}
+
 async fn answer(state: &Mutex<State>, r: &Recorded) -> Reply {
     let segments: Vec<&str> = r.decoded_path.trim_start_matches('/').split('/').collect();
     let acting = r.user_id().unwrap_or(BOT).to_owned();
+    let acts = matches!(
+        (r.method.as_str(), segments.as_slice()),
+        ("POST", [.., "join" | "invite" | "createRoom"]) | ("PUT", [.., "send", _, _])
+    );
+    if acts && let Some((status, body)) = unknown_user(state, &acting, r.user_id().is_some()) {
+        return Reply::json(status, body);
+    }
     let (status, body) = match (r.method.as_str(), segments.as_slice()) {
         ("POST", ["_matrix", "client", "v3", "register"]) => {
             let delay = state.lock().unwrap().register_delay;
@@ -138,8 +201,10 @@ async fn answer(state: &Mutex<State>, r: &Recorded) -> Reply {
             state.lock().unwrap().whoami.clone().unwrap_or((200, json!({"user_id": BOT})))
         }
         ("POST", ["_matrix", "client", "v3", "rooms", room, "join"]) => {
-            let invited = state.lock().unwrap().invited.contains(&(room.to_string(), acting));
-            if invited || r.user_id().is_none() {
+            let mut state = state.lock().unwrap();
+            let invited = state.invited.contains(&(room.to_string(), acting.clone()));
+            if invited || acting == BOT {
+                state.joined.insert((room.to_string(), acting));
                 (200, json!({"room_id": room}))
             } else {
                 error(403, "M_FORBIDDEN", "You are not invited to this room.")

@@ -9,7 +9,11 @@ use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
-use crate::{HS_TOKEN, message, mock::Homeserver, registration_yaml};
+use appservice_fake_hs::Profile;
+
+use crate::{
+    BOT, HS_TOKEN, for_each_profile, invite, message, mock::Homeserver, registration_yaml,
+};
 
 fn write_registration(dir: &std::path::Path, contents: &str) -> std::path::PathBuf {
     let path = dir.join("echo.yaml");
@@ -19,7 +23,7 @@ fn write_registration(dir: &std::path::Path, contents: &str) -> std::path::PathB
 
 #[tokio::test]
 async fn run_refuses_a_registration_with_errors() {
-    let homeserver = Homeserver::start().await;
+    let homeserver = Homeserver::start(Profile::Synapse).await;
     let dir = tempfile::tempdir().unwrap();
     let yaml = registration_yaml("http://127.0.0.1:8009").replace("\"@_echo_.*\"", "\"@_echo_(\"");
     let path = write_registration(dir.path(), &yaml);
@@ -39,7 +43,7 @@ async fn run_refuses_a_registration_with_errors() {
 
 #[tokio::test]
 async fn run_without_a_server_name_says_how_to_fix_it() {
-    let homeserver = Homeserver::start().await;
+    let homeserver = Homeserver::start(Profile::Synapse).await;
     homeserver
         .whoami(401, json!({"errcode": "M_UNKNOWN_TOKEN", "error": "Unrecognised access token"}));
     let dir = tempfile::tempdir().unwrap();
@@ -60,9 +64,23 @@ async fn call(request: http::Request<Bytes>) -> (u16, Value) {
     (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
 }
 
+/// The `n`-th transaction of `events` to the appservice at `url`, as `profile` sends it.
+fn transaction(profile: Profile, url: &str, n: u64, events: &[Value]) -> http::Request<Bytes> {
+    let ids: Vec<&str> = events.iter().map(|e| e["event_id"].as_str().unwrap()).collect();
+    let uri = format!("{url}/_matrix/app/v1/transactions/{}", profile.txn_id(n, &ids));
+    profile
+        .authorize(http::Request::builder().method("PUT"), &uri, HS_TOKEN)
+        .body(Bytes::from(json!({"events": events}).to_string()))
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_pings_serves_and_shuts_down() {
-    let homeserver = Homeserver::start().await;
+    for_each_profile(run_pings_serves_and_shuts_down_under).await;
+}
+
+async fn run_pings_serves_and_shuts_down_under(profile: Profile) {
+    let homeserver = Homeserver::start(profile).await;
     // A free port for the appservice.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let url = format!("http://127.0.0.1:{port}");
@@ -98,12 +116,26 @@ async fn run_pings_serves_and_shuts_down() {
     let live = http::Request::get(format!("{url}/_matrix/mau/live")).body(Bytes::new()).unwrap();
     assert_eq!(call(live).await.0, 200);
 
+    // Invited, the bot joins: on the Conduit family only because it was registered first.
+    let invited = [invite("$invite", "!room", "@alice:example.org", BOT)];
+    assert_eq!(call(transaction(profile, &url, 1, &invited)).await, (200, json!({})));
+    let recorded = homeserver.recorded();
+    let seen: Vec<String> = recorded.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    assert!(homeserver.joined("!room", BOT), "the bot's join failed; requests: {seen:#?}");
+    let first_registration = recorded
+        .iter()
+        .position(|r| r.path.ends_with("/register") && r.json()["username"] == "_echo_bot");
+    let first_act =
+        recorded.iter().position(|r| r.path.ends_with("/join") || r.path.ends_with("/createRoom"));
+    assert!(first_registration < first_act, "the bot acted before its registration: {seen:#?}");
+
     let event = message("$live", "!room", "@alice:example.org", "!echo over the wire", 5);
-    let transaction = http::Request::put(format!("{url}/_matrix/app/v1/transactions/1"))
-        .header("authorization", format!("Bearer {HS_TOKEN}"))
-        .body(Bytes::from(json!({"events": [event]}).to_string()))
-        .unwrap();
-    assert_eq!(call(transaction).await, (200, json!({})));
+    let request = transaction(profile, &url, 2, &[event]);
+    assert_eq!(
+        request.uri().query().is_some_and(|q| q.contains("access_token=")),
+        profile.token_in_query()
+    );
+    assert_eq!(call(request).await, (200, json!({})));
     let sends = homeserver.requests_to("/send/");
     assert_eq!(sends.len(), 1);
     assert_eq!(sends[0].json(), json!({"msgtype": "m.notice", "body": "over the wire"}));
