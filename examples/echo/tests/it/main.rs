@@ -34,13 +34,14 @@ pub(crate) const AS_TOKEN: &str = "as_kT8vN3kLp0RtY7wX2mB5cH9jD4fG6sA1eU0iO8yT3r
 pub(crate) const HS_TOKEN: &str = "hs_Pq2bV9nM4xC7zL1kJ6hG3fD8sA5wE0rT2yU9iO4pQ7mN1bVkT8vN3kLp0R";
 pub(crate) const BOT: &str = "@_echo_bot:example.org";
 
-/// A registration like `cargo xtask registration generate` writes for the echo.
+/// A registration like `cargo xtask registration generate --server-name example.org --prefix
+/// _echo_` writes for the echo.
 pub(crate) fn registration_yaml(url: &str) -> String {
     format!(
         "id: echo\nurl: \"{url}\"\nas_token: \"{AS_TOKEN}\"\nhs_token: \"{HS_TOKEN}\"\n\
          sender_localpart: _echo_bot\nrate_limited: false\nnamespaces:\n  users:\n    \
-         - exclusive: true\n      regex: \"@_echo_.*\"\n  aliases:\n    - exclusive: true\n      \
-         regex: \"#_echo_.*\"\n  rooms: []\n"
+         - exclusive: true\n      regex: '^@_echo_.*:example\\.org$'\n  aliases:\n    \
+         - exclusive: true\n      regex: '(?i)^#_echo_.*:example\\.org$'\n  rooms: []\n"
     )
 }
 

@@ -126,3 +126,23 @@ async fn virtual_users_are_registered_without_a_user_query() {
     })
     .await;
 }
+
+/// Row "other users' events": the Conduit family leaks `unsigned.transaction_id` on events
+/// of other senders. The echo decides "is this ours" by the sender alone (its namespace), so a
+/// stranger's event that carries a transaction ID like ours is still echoed, and our own
+/// user's event without one is still not.
+#[tokio::test]
+async fn ours_is_decided_by_the_sender_not_by_unsigned_transaction_id() {
+    for_each_profile(|profile| async move {
+        let homeserver = Homeserver::start(profile).await;
+        let echo = Echo::start(&homeserver).await;
+        let mut stranger = message("$s", ROOM, "@alice:example.org", "!echo leaked", 1);
+        stranger["unsigned"] = json!({"transaction_id": "echo-.24s"});
+        let ours = message("$o", ROOM, "@_echo_alice:example.org", "!echo mine", 2);
+        assert_eq!(echo.transaction(1, vec![stranger, ours]).await, 200);
+        let sends = homeserver.requests_to("/send/");
+        assert_eq!(sends.len(), 1, "{:#?}", trace(&homeserver));
+        assert_eq!(sends[0].json()["body"], "leaked");
+    })
+    .await;
+}

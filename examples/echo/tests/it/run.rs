@@ -25,10 +25,16 @@ fn write_registration(dir: &std::path::Path, contents: &str) -> std::path::PathB
 async fn run_refuses_a_registration_with_errors() {
     let homeserver = Homeserver::start(Profile::Synapse).await;
     let dir = tempfile::tempdir().unwrap();
-    let yaml = registration_yaml("http://127.0.0.1:8009").replace("\"@_echo_.*\"", "\"@_echo_(\"");
+    let valid = registration_yaml("http://127.0.0.1:8009");
+    let yaml = valid.replace(r"'^@_echo_.*:example\.org$'", "'^@_echo_('");
+    assert_ne!(yaml, valid, "the users regex is broken on purpose");
     let path = write_registration(dir.path(), &yaml);
     let args = Args::new(&path, homeserver.url()).server_name("example.org");
-    let error = run(args, std::future::pending()).await.unwrap_err();
+    // Bounded: were the registration accepted, `run` would serve until stopped.
+    let error = tokio::time::timeout(Duration::from_secs(30), run(args, std::future::pending()))
+        .await
+        .expect("run refuses at once")
+        .unwrap_err();
     let message = format!("{error:#}");
     assert!(message.contains(&path.display().to_string()), "{message}");
     assert!(message.contains("invalid registration"), "{message}");
@@ -142,4 +148,14 @@ async fn run_pings_serves_and_shuts_down_under(profile: Profile) {
 
     stop.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(10), running).await.unwrap().unwrap().unwrap();
+}
+
+/// The test registration is what `registration generate --prefix` writes: no warning on any
+/// homeserver profile.
+#[test]
+fn the_test_registration_is_clean_on_every_homeserver_profile() {
+    let registration =
+        appservice_types::ValidatedRegistration::parse(&crate::registration_yaml("http://h:1"))
+            .unwrap();
+    assert_eq!(registration.warnings(), &[] as &[appservice_types::Diagnostic]);
 }
