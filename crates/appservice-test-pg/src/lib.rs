@@ -30,12 +30,25 @@ pub struct Postgres {
     _dir: tempfile::TempDir,
     port: u16,
     child: Option<Child>,
+    file_size_limit: Option<u64>,
 }
 
 impl Postgres {
     /// Starts a new, empty cluster. Panics (a test failure, never a skip) if PostgreSQL is not
     /// installed.
     pub fn start() -> Self {
+        Self::start_inner(None)
+    }
+
+    /// Starts a new, empty cluster whose server cannot grow any file past `bytes`
+    /// (`RLIMIT_FSIZE`, set with util-linux's `prlimit`): a table that would grow past it fails
+    /// with `EFBIG` ("could not extend file"), as on a full disk; PostgreSQL ignores `SIGXFSZ`.
+    /// Leave room for the 16 MiB write-ahead log segments.
+    pub fn start_with_file_size_limit(bytes: u64) -> Self {
+        Self::start_inner(Some(bytes))
+    }
+
+    fn start_inner(file_size_limit: Option<u64>) -> Self {
         let bin = bin_dir();
         let template = template(&bin);
         let dir = tempfile::tempdir().expect("a temporary directory");
@@ -43,7 +56,7 @@ impl Postgres {
         let status = Command::new("cp").arg("-a").arg(&template).arg(&data).status().unwrap();
         assert!(status.success(), "copying the cluster template failed");
         own(dir.path());
-        let mut pg = Self { data, _dir: dir, port: 0, child: None };
+        let mut pg = Self { data, _dir: dir, port: 0, child: None, file_size_limit };
         pg.run();
         pg
     }
@@ -87,7 +100,15 @@ impl Postgres {
         if self.port == 0 {
             self.port = free_port();
         }
-        let mut cmd = Command::new(bin_dir().join("postgres"));
+        let postgres = bin_dir().join("postgres");
+        let mut cmd = match self.file_size_limit {
+            Some(limit) => {
+                let mut cmd = Command::new("prlimit");
+                cmd.arg(format!("--fsize={limit}:{limit}")).arg("--").arg(postgres);
+                cmd
+            }
+            None => Command::new(postgres),
+        };
         cmd.arg("-D").arg(&self.data).arg("-p").arg(self.port.to_string());
         cmd.args(["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=60"]);
         cmd.args(["-c", "shared_buffers=16MB", "-c", "logging_collector=off"]);

@@ -71,3 +71,84 @@ async fn a_full_disk_answers_500_and_leaves_nothing_behind() {
     assert!(store.lookup("small").await.unwrap().is_some());
     assert_eq!(rows(&store).await, ["$small"]);
 }
+
+/// Writes, for a transaction whose ID starts with `big`, a 4 MiB row of text that does not
+/// compress (PostgreSQL would otherwise shrink it in TOAST); the event ID otherwise.
+struct BigWriter;
+
+impl Handler for BigWriter {
+    async fn event(
+        &self,
+        txn: &TransactionContext<'_>,
+        event: Event<'_>,
+    ) -> Result<(), HandlerError> {
+        let unit = txn.unit::<SqlUnit>().ok_or_else(|| HandlerError::failed("no unit"))?;
+        let id = event.envelope.map(|e| e.event_id.to_string()).unwrap_or_default();
+        let row = if txn.txn_id.starts_with("big") { incompressible(&id, 4 << 20) } else { id };
+        sqlx::query("INSERT INTO bridge_rows (event_id) VALUES ($1)")
+            .bind(row)
+            .execute(&mut *unit.lock().await.map_err(HandlerError::failed)?)
+            .await
+            .map_err(HandlerError::failed)?;
+        Ok(())
+    }
+}
+
+/// `len` pseudo-random letters, starting with `prefix` (xorshift: no repeats for LZ to find).
+fn incompressible(prefix: &str, len: usize) -> String {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ prefix.len() as u64;
+    let mut out = String::with_capacity(len);
+    out.push_str(prefix);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.push(char::from(b'a' + (x % 26) as u8));
+    }
+    out
+}
+
+/// PostgreSQL out of room: its server may not grow a file past 48 MiB (`RLIMIT_FSIZE`, as a
+/// full disk: "could not extend file"). Transactions that write 4 MiB rows succeed until the
+/// table's file is full; the one that does not fit is answered 500 and leaves neither its record
+/// nor its row; a small one after it is recorded.
+#[tokio::test]
+async fn a_full_postgres_answers_500_and_leaves_nothing_behind() {
+    let pg = appservice_test_pg::Postgres::start_with_file_size_limit(48 << 20);
+    let url = pg.create_db("appservice");
+    let store = SqlStore::connect(&url, SqlConfig::default()).await.unwrap();
+    sqlx::query("CREATE TABLE bridge_rows (event_id TEXT NOT NULL)")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let d = dispatcher(BigWriter, &store);
+    let mut full = None;
+    for n in 0..40 {
+        let txn = format!("big{n}");
+        let status = d.dispatch(put_txn(&txn, body(&[(&format!("$big{n}"), "!r")]))).await;
+        match status.status().as_u16() {
+            200 => assert!(store.lookup(&txn).await.unwrap().is_some(), "{txn}: 200 and recorded"),
+            500 => {
+                full = Some(n);
+                break;
+            }
+            other => panic!("{txn}: {other}"),
+        }
+    }
+    let full = full.expect("the table filled up within 40 rows of 4 MiB");
+    assert!(full >= 2, "some rows fitted before the disk was full ({full})");
+    assert_eq!(store.lookup(&format!("big{full}")).await.unwrap(), None, "not recorded");
+    let count: (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM bridge_rows").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(count.0, i64::from(full), "only the recorded transactions' rows");
+    // The fault is the one meant: the table's file cannot grow.
+    let error = sqlx::query("INSERT INTO bridge_rows (event_id) VALUES ($1)")
+        .bind(incompressible("direct", 4 << 20))
+        .execute(store.pool())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("could not extend file"), "{error}");
+    assert_eq!(d.dispatch(put_txn("small", body(&[("$small", "!r")]))).await.status(), 200);
+    assert!(store.lookup("small").await.unwrap().is_some());
+}
