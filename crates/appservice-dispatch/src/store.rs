@@ -131,11 +131,16 @@ pub trait TransactionStore: Send + Sync + 'static {
     /// dispatcher then calls [`record`](Self::record) after the handler). Called once per
     /// attempt, in the transaction's turn; the unit may take locks (a shared database: so that
     /// one process at a time handles transactions) and must see every record committed before.
+    ///
+    /// `fingerprint` is this delivery's, the one [`UnitOfWork::commit`] will get: a store may
+    /// write the record at once, inside the unit (it then commits or rolls back with the unit),
+    /// and save a statement at the commit.
     fn begin<'a>(
         &'a self,
         txn_id: &'a str,
+        fingerprint: Fingerprint,
     ) -> BoxFuture<'a, Result<Option<Box<dyn UnitOfWork>>, StoreError>> {
-        let _ = txn_id;
+        let _ = (txn_id, fingerprint);
         Box::pin(std::future::ready(Ok(None)))
     }
 
@@ -166,8 +171,9 @@ impl<S: TransactionStore + ?Sized> TransactionStore for std::sync::Arc<S> {
     fn begin<'a>(
         &'a self,
         txn_id: &'a str,
+        fingerprint: Fingerprint,
     ) -> BoxFuture<'a, Result<Option<Box<dyn UnitOfWork>>, StoreError>> {
-        (**self).begin(txn_id)
+        (**self).begin(txn_id, fingerprint)
     }
 
     fn offers_units(&self) -> bool {

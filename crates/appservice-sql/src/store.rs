@@ -237,6 +237,28 @@ fn recorded<'a>(
     })
 }
 
+/// Records `txn_id` (a [`column_key`]) in `tx` unless it is recorded already; whether it was
+/// new. Boxed, as [`recorded`] is.
+fn claim<'a>(
+    tx: &'a mut Transaction<'static, Any>,
+    txn_id: &'a str,
+    fingerprint: Fingerprint,
+) -> BoxFuture<'a, Result<bool, SqlError>> {
+    Box::pin(async move {
+        let done = sqlx::query(
+            "INSERT INTO appservice_transactions (txn_id, fingerprint, recorded_at) \
+             VALUES ($1, $2, $3) ON CONFLICT (txn_id) DO NOTHING",
+        )
+        .bind(txn_id)
+        .bind(fingerprint.0 as i64)
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| SqlError::sqlx(SqlErrorKind::Query, "claiming a transaction", e))?;
+        Ok(done.rows_affected() == 1)
+    })
+}
+
 /// Records `txn_id` (a [`column_key`]) in `tx`, replacing a record of a reused ID.
 /// Boxed, as [`recorded`] is.
 pub(crate) fn insert_record<'a>(
@@ -299,7 +321,7 @@ impl TransactionStore for SqlStore {
         fingerprint: Fingerprint,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let unit = self.open(txn_id).await?;
+            let unit = self.open(txn_id, fingerprint).await?;
             Box::new(unit).commit(fingerprint).await
         })
     }
@@ -307,8 +329,11 @@ impl TransactionStore for SqlStore {
     fn begin<'a>(
         &'a self,
         txn_id: &'a str,
+        fingerprint: Fingerprint,
     ) -> BoxFuture<'a, Result<Option<Box<dyn UnitOfWork>>, StoreError>> {
-        Box::pin(async move { Ok(Some(Box::new(self.open(txn_id).await?) as Box<dyn UnitOfWork>)) })
+        Box::pin(async move {
+            Ok(Some(Box::new(self.open(txn_id, fingerprint).await?) as Box<dyn UnitOfWork>))
+        })
     }
 
     fn offers_units(&self) -> bool {
@@ -317,10 +342,17 @@ impl TransactionStore for SqlStore {
 }
 
 impl SqlStore {
-    /// A database transaction holding the backend's write turn, with the record as seen in it.
+    /// A database transaction holding the backend's write turn, with the record as seen in it:
+    /// a new ID is claimed at once (its record written with `fingerprint`, inside the
+    /// transaction, so it commits or rolls back with the unit), an ID already recorded is read.
+    /// One statement for a new ID, where a lookup and a later insert were two.
     ///
     /// Boxed, as [`recorded`] is.
-    fn open<'a>(&'a self, txn_id: &'a str) -> BoxFuture<'a, Result<SqlUnit, SqlError>> {
+    fn open<'a>(
+        &'a self,
+        txn_id: &'a str,
+        fingerprint: Fingerprint,
+    ) -> BoxFuture<'a, Result<SqlUnit, SqlError>> {
         let (pool, backend) = (self.shared.pool.clone(), self.shared.backend);
         let lock_timeout = self.shared.config.lock_timeout;
         let shared = Arc::clone(&self.shared);
@@ -337,8 +369,11 @@ impl SqlStore {
                 }
             };
             let txn_id = column_key(txn_id);
+            if claim(&mut tx, &txn_id, fingerprint).await? {
+                return Ok(SqlUnit::new(txn_id, None, Some(fingerprint), tx, shared));
+            }
             let found = recorded(&mut tx, &txn_id).await?;
-            Ok(SqlUnit::new(txn_id, found, tx, shared))
+            Ok(SqlUnit::new(txn_id, found, None, tx, shared))
         })
     }
 }

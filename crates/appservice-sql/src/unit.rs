@@ -32,6 +32,8 @@ pub(crate) type OpenTx = Arc<Mutex<Option<Transaction<'static, Any>>>>;
 pub struct SqlUnit {
     txn_id: String,
     recorded: Option<Fingerprint>,
+    /// The fingerprint this unit already wrote the record with (a new ID), if any.
+    claimed: Option<Fingerprint>,
     tx: OpenTx,
     shared: Arc<Shared>,
 }
@@ -46,12 +48,13 @@ impl SqlUnit {
     pub(crate) fn new(
         txn_id: String,
         recorded: Option<Fingerprint>,
+        claimed: Option<Fingerprint>,
         tx: Transaction<'static, Any>,
         shared: Arc<Shared>,
     ) -> Self {
         let tx = Arc::new(Mutex::new(Some(tx)));
         shared.set_open_unit(&tx);
-        Self { txn_id, recorded, tx, shared }
+        Self { txn_id, recorded, claimed, tx, shared }
     }
 
     /// The open database transaction, as a connection to run statements on
@@ -110,7 +113,10 @@ impl UnitOfWork for SqlUnit {
             let mut tx = taken.ok_or_else(|| {
                 StoreError::from(SqlError::new(SqlErrorKind::Query, "the unit of work is finished"))
             })?;
-            insert_record(&mut tx, &self.txn_id, fingerprint).await?;
+            // Claimed at the start with this fingerprint: the record is written already.
+            if self.claimed != Some(fingerprint) {
+                insert_record(&mut tx, &self.txn_id, fingerprint).await?;
+            }
             tx.commit().await.map_err(|e| {
                 StoreError::from(crate::SqlError::sqlx(
                     crate::SqlErrorKind::Query,

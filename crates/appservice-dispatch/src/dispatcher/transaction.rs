@@ -155,7 +155,7 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
     ) -> Answer {
         let mut turn = self.inner.turns.ticket();
         turn.wait().await;
-        match self.inner.store.begin(ctx.txn_id).await {
+        match self.inner.store.begin(ctx.txn_id, fingerprint.current).await {
             Ok(Some(unit)) => self.lead_in_unit(ctx, envelopes, fingerprint, unit, report).await,
             Ok(None) => self.lead_with_progress(ctx, envelopes, fingerprint).await,
             Err(e) => {

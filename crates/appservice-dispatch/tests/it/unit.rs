@@ -88,6 +88,7 @@ impl TransactionStore for ToyStore {
     fn begin<'a>(
         &'a self,
         txn_id: &'a str,
+        _: Fingerprint,
     ) -> BoxFuture<'a, Result<Option<Box<dyn UnitOfWork>>, StoreError>> {
         let recorded = self.db.lock().unwrap().records.get(txn_id).copied();
         let unit = ToyUnit {

@@ -117,7 +117,7 @@ async fn a_dropped_unit_rolls_back() {
     for_each_backend(|kind| async move {
         let db = Database::new(kind).await;
         let store = db.store().await;
-        let unit = store.begin("1").await.unwrap().unwrap();
+        let unit = store.begin("1", Fingerprint(1)).await.unwrap().unwrap();
         let sql_unit =
             (&*unit as &dyn std::any::Any).downcast_ref::<appservice_sql::SqlUnit>().unwrap();
         sqlx::query("INSERT INTO bridge_rows (event_id) VALUES ('$x')")
@@ -126,10 +126,20 @@ async fn a_dropped_unit_rolls_back() {
             .unwrap();
         drop(unit);
         assert!(rows(&store).await.is_empty());
-        let unit = store.begin("1").await.unwrap().unwrap();
+        // The record the unit wrote at its start rolled back with it.
+        assert_eq!(store.lookup("1").await.unwrap(), None);
+        let unit = store.begin("1", Fingerprint(1)).await.unwrap().unwrap();
         assert_eq!(unit.recorded(), None);
         unit.commit(Fingerprint(1)).await.unwrap();
-        assert_eq!(store.begin("1").await.unwrap().unwrap().recorded(), Some(Fingerprint(1)));
+        let again = store.begin("1", Fingerprint(2)).await.unwrap().unwrap();
+        assert_eq!(again.recorded(), Some(Fingerprint(1)));
+        // A reused ID committed with other events replaces the record.
+        again.commit(Fingerprint(2)).await.unwrap();
+        assert_eq!(store.lookup("1").await.unwrap(), Some(Fingerprint(2)));
+        // A unit that claimed the ID with one fingerprint and commits another records the other.
+        let unit = store.begin("2", Fingerprint(3)).await.unwrap().unwrap();
+        unit.commit(Fingerprint(4)).await.unwrap();
+        assert_eq!(store.lookup("2").await.unwrap(), Some(Fingerprint(4)));
     })
     .await;
 }
