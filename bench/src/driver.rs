@@ -61,6 +61,10 @@ fn parse(args: &[String]) -> Result<Options> {
     Ok(options)
 }
 
+/// The label of the two `ours-postgres` replicas that share one database (client-side
+/// round-robin per request, as a load balancer would spread them).
+const PG_REPLICAS: &str = "ours-pg-x2";
+
 /// Transactions per workload and run.
 fn size(workload: Workload, quick: bool) -> usize {
     match (workload, quick) {
@@ -75,12 +79,14 @@ fn size(workload: Workload, quick: bool) -> usize {
     }
 }
 
-/// A running server child.
+/// A running bench server: one child process, or several replicas sharing one database.
 struct ServerChild {
     kind: Kind,
     label: &'static str,
     child: Child,
     port: u16,
+    /// More replicas of the same server (the same database), behind the same label.
+    replicas: Vec<ServerChild>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -113,6 +119,34 @@ impl ServerChild {
             let pg = postgres.context("PostgreSQL is not running")?;
             command.arg(pg.create_db(&kind.name().replace('-', "_")));
         }
+        Self::start(kind, label, command, dir)
+    }
+
+    /// `n` replicas of `kind` (a PostgreSQL server) sharing one new database, as `label`.
+    fn spawn_replicas(
+        kind: Kind,
+        label: &'static str,
+        n: usize,
+        postgres: &appservice_test_pg::Postgres,
+    ) -> Result<Self> {
+        let url = postgres.create_db(&label.replace('-', "_"));
+        let mut all = Vec::new();
+        for _ in 0..n {
+            let mut command = Command::new(std::env::current_exe()?);
+            command.arg("server").arg(kind.name()).arg(&url);
+            all.push(Self::start(kind, label, command, None)?);
+        }
+        let mut first = all.remove(0);
+        first.replicas = all;
+        Ok(first)
+    }
+
+    fn start(
+        kind: Kind,
+        label: &'static str,
+        mut command: Command,
+        dir: Option<tempfile::TempDir>,
+    ) -> Result<Self> {
         let mut child = command.stdin(Stdio::null()).stdout(Stdio::piped()).spawn()?;
         let stdout = child.stdout.take().context("no stdout")?;
         let mut line = String::new();
@@ -121,7 +155,15 @@ impl ServerChild {
             let _ = child.kill();
             bail!("server {} did not announce its port (got {line:?})", kind.name());
         };
-        Ok(Self { kind, label, child, port, _dir: dir })
+        Ok(Self { kind, label, child, port, replicas: Vec::new(), _dir: dir })
+    }
+
+    fn ports(&self) -> Vec<u16> {
+        std::iter::once(self.port).chain(self.replicas.iter().map(|r| r.port)).collect()
+    }
+
+    fn pids(&self) -> Vec<u32> {
+        std::iter::once(self.child.id()).chain(self.replicas.iter().map(|r| r.child.id())).collect()
     }
 }
 
@@ -206,6 +248,9 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
         }
         servers.push(ServerChild::spawn(kind, &options.dir, None, postgres.as_ref())?);
     }
+    if let Some(pg) = &postgres {
+        servers.push(ServerChild::spawn_replicas(Kind::OursPostgres, PG_REPLICAS, 2, pg)?);
+    }
     if let Some(alt) = &options.alt {
         servers.push(ServerChild::spawn(Kind::OursMemory, &options.dir, Some(alt), None)?);
     }
@@ -220,15 +265,21 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
                 let s = (i + rep + w) % servers.len();
                 let server = &servers[s];
                 let prefix = format!("r{rep}{}", plan.workload.name());
-                let pid = server.child.id();
+                let (pids, ports) = (server.pids(), server.ports());
                 let run = runtime.block_on(async {
-                    let before = load::count(server.port).await?;
-                    let ticks_before = procstat::cpu_time(pid, ticks)?;
-                    let cpu_before = procstat::thread_cpu(pid)?;
-                    let client = load::run(server.port, plan, &prefix).await?;
-                    let cpu = procstat::cpu_delta(&cpu_before, &procstat::thread_cpu(pid)?);
-                    let tick_cpu = procstat::cpu_time(pid, ticks)? - ticks_before;
-                    let after = load::count(server.port).await?;
+                    let before = load::count(&ports).await?;
+                    let ticks_before = procstat::cpu_time_all(&pids, ticks)?;
+                    let cpu_before = pids
+                        .iter()
+                        .map(|&pid| procstat::thread_cpu(pid))
+                        .collect::<Result<Vec<_>>>()?;
+                    let client = load::run(&ports, plan, &prefix).await?;
+                    let mut cpu = Duration::ZERO;
+                    for (&pid, before) in pids.iter().zip(&cpu_before) {
+                        cpu += procstat::cpu_delta(before, &procstat::thread_cpu(pid)?);
+                    }
+                    let tick_cpu = procstat::cpu_time_all(&pids, ticks)? - ticks_before;
+                    let after = load::count(&ports).await?;
                     let want = expected(server.kind, plan);
                     ensure!(
                         after.checked_sub(before) == Some(want),
@@ -255,7 +306,12 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
     }
     let mut peak_rss = Vec::new();
     for server in &servers {
-        peak_rss.push(procstat::status_kib(&server.child.id().to_string(), "VmHWM")?);
+        // The largest of a server's replicas.
+        let mut peak = 0;
+        for pid in server.pids() {
+            peak = peak.max(procstat::status_kib(&pid.to_string(), "VmHWM")?);
+        }
+        peak_rss.push(peak);
     }
     drop(servers);
     println!("all servers counted exactly the expected events in every run");
@@ -268,7 +324,9 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
     let mut sqlite_a = None;
     let (sqlite_i, sqlite_floor_i) = (index(Kind::OursSqlite), index(Kind::SqliteFloor));
     let position = |k: Kind| labels.iter().position(|&x| x == k.name());
-    let postgres_pair = position(Kind::OursPostgres).zip(position(Kind::PostgresFloor));
+    let postgres_floor = position(Kind::PostgresFloor);
+    let postgres_ours =
+        [position(Kind::OursPostgres), labels.iter().position(|&x| x == PG_REPLICAS)];
     let mut postgres_ratios = Vec::new();
     for (w, plan) in plans.iter().enumerate() {
         let _ = writeln!(
@@ -320,13 +378,14 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
             if plan.workload == Workload::A && *label == Kind::OursMemory.name() {
                 target_a = Some((c_parse, e_parse));
             }
-            if let Some((ours, floor)) = postgres_pair
-                && s == ours
+            if let Some(floor) = postgres_floor
+                && postgres_ours.contains(&Some(s))
                 && matches!(plan.workload, Workload::A | Workload::B)
             {
                 let tps = |r: &Run| r.txns_per_s;
                 postgres_ratios.push((
                     plan.workload.name(),
+                    *label,
                     ratio(floor, &cpu),
                     ratio(floor, &tps),
                 ));
@@ -436,9 +495,9 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
             met(cpu <= 1.25 && wall <= 1.25)
         );
     }
-    for (workload, cpu, tps) in &postgres_ratios {
+    for (workload, label, cpu, tps) in &postgres_ratios {
         println!(
-            "  {workload}, ours-postgres vs postgres-floor (autocommit INSERT, same server): CPU/txn \
+            "  {workload}, {label} vs postgres-floor (autocommit INSERT, same server): CPU/txn \
              {cpu:.2}×, transactions/s {tps:.2}× (figures only, no target)"
         );
     }

@@ -31,8 +31,16 @@ async fn connect(port: u16) -> Result<SendRequest<Full<Bytes>>> {
     Ok(sender)
 }
 
-/// `GET /count` on a bench server.
-pub(crate) async fn count(port: u16) -> Result<u64> {
+/// `GET /count` summed over the replicas of a bench server.
+pub(crate) async fn count(ports: &[u16]) -> Result<u64> {
+    let mut total = 0;
+    for &port in ports {
+        total += count_one(port).await?;
+    }
+    Ok(total)
+}
+
+async fn count_one(port: u16) -> Result<u64> {
     let mut sender = connect(port).await?;
     sender.ready().await?;
     let request =
@@ -43,12 +51,18 @@ pub(crate) async fn count(port: u16) -> Result<u64> {
     std::str::from_utf8(&body)?.trim().parse().context("GET /count: not a number")
 }
 
-/// Runs `plan` against the server on `port`; transaction IDs are `{prefix}-{key}`.
-pub(crate) async fn run(port: u16, plan: &Plan, prefix: &str) -> Result<ClientRun> {
+/// Runs `plan` against the server on `ports` (its replicas: each of the plan's connections is
+/// one connection per replica, and its requests go round-robin over them, as a load balancer
+/// would send them); transaction IDs are `{prefix}-{key}`.
+pub(crate) async fn run(ports: &[u16], plan: &Plan, prefix: &str) -> Result<ClientRun> {
     // Connect first: connection setup is not part of the measurement.
     let mut senders = Vec::new();
     for _ in &plan.requests {
-        senders.push(connect(port).await?);
+        let mut replicas = Vec::new();
+        for &port in ports {
+            replicas.push(connect(port).await?);
+        }
+        senders.push(replicas);
     }
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -71,11 +85,13 @@ pub(crate) async fn run(port: u16, plan: &Plan, prefix: &str) -> Result<ClientRu
 }
 
 async fn connection(
-    mut sender: SendRequest<Full<Bytes>>,
+    mut senders: Vec<SendRequest<Full<Bytes>>>,
     requests: Vec<(String, Bytes)>,
 ) -> Result<Vec<Duration>> {
     let mut latencies = Vec::with_capacity(requests.len());
-    for (path, body) in requests {
+    let replicas = senders.len();
+    for (i, (path, body)) in requests.into_iter().enumerate() {
+        let sender = &mut senders[i % replicas];
         let request = Request::put(path)
             .header("host", "127.0.0.1")
             .header("authorization", const_format_bearer())

@@ -71,3 +71,12 @@ pub(crate) fn status_kib(pid: &str, field: &str) -> Result<u64> {
         .parse()
         .with_context(|| format!("malformed {field}"))
 }
+
+/// [`cpu_time`] summed over `pids`.
+pub(crate) fn cpu_time_all(pids: &[u32], ticks_per_second: u64) -> Result<Duration> {
+    let mut total = Duration::ZERO;
+    for &pid in pids {
+        total += cpu_time(pid, ticks_per_second)?;
+    }
+    Ok(total)
+}
