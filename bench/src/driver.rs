@@ -323,6 +323,8 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
     let mut target_a = None;
     let mut sqlite_a = None;
     let (sqlite_i, sqlite_floor_i) = (index(Kind::OursSqlite), index(Kind::SqliteFloor));
+    let sqlite_tx_floor_i = index(Kind::SqliteTxFloor);
+    let mut sqlite_tx_a = None;
     let position = |k: Kind| labels.iter().position(|&x| x == k.name());
     let postgres_floor = position(Kind::PostgresFloor);
     let postgres_ours =
@@ -395,6 +397,8 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
                 // wall time per transaction (the inverse of transactions per second).
                 let wall = |r: &Run| 1.0 / r.txns_per_s;
                 sqlite_a = Some((ratio(sqlite_floor_i, &cpu), ratio(sqlite_floor_i, &wall)));
+                sqlite_tx_a =
+                    Some((ratio(sqlite_tx_floor_i, &cpu), ratio(sqlite_tx_floor_i, &wall)));
             }
             json_servers.push(json!({
                 "server": label,
@@ -495,6 +499,13 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
             met(cpu <= 1.25 && wall <= 1.25)
         );
     }
+    if let Some((cpu, wall)) = sqlite_tx_a {
+        println!(
+            "  A, ours-sqlite vs sqlite-txfloor (BEGIN IMMEDIATE + INSERT + COMMIT, the statements \
+             of a unit of work): CPU/txn {cpu:.2}×, wall/txn {wall:.2}× (figures: the cost of \
+             the dispatcher and sqlx's Any driver above the same statements)"
+        );
+    }
     for (workload, label, cpu, tps) in &postgres_ratios {
         println!(
             "  {workload}, {label} vs postgres-floor (autocommit INSERT, same server): CPU/txn \
@@ -550,6 +561,7 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
             },
             "target_a": target_a.map(|(cpu, eps)| json!({ "cpu_ratio": cpu, "events_per_s_ratio": eps })),
             "sqlite_a": sqlite_a.map(|(cpu, wall)| json!({ "cpu_ratio": cpu, "wall_ratio": wall })),
+            "sqlite_tx_a": sqlite_tx_a.map(|(cpu, wall)| json!({ "cpu_ratio": cpu, "wall_ratio": wall })),
             "seconds": elapsed.as_secs_f64(),
         });
         std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")

@@ -60,6 +60,9 @@ pub(crate) enum Kind {
     /// The parse floor plus one `INSERT` + `COMMIT` per new transaction into SQLite (WAL,
     /// `synchronous = FULL`, as `SqlStore`).
     SqliteFloor,
+    /// The same floor with the statements a unit of work needs: `BEGIN IMMEDIATE`, `INSERT`,
+    /// `COMMIT` (an explicit transaction), each a round trip to sqlx's SQLite worker thread.
+    SqliteTxFloor,
     /// Ours with `SqlStore` on PostgreSQL (the turn lock, a unit per transaction).
     OursPostgres,
     /// The parse floor plus one autocommit `INSERT` per new transaction into PostgreSQL.
@@ -71,7 +74,7 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    pub(crate) const ALL: [Kind; 8] = [
+    pub(crate) const ALL: [Kind; 9] = [
         Kind::OursMemory,
         Kind::OursFile,
         Kind::OursSqlite,
@@ -79,6 +82,7 @@ impl Kind {
         Kind::HttpFloor,
         Kind::ParseFloor,
         Kind::SqliteFloor,
+        Kind::SqliteTxFloor,
         Kind::PostgresFloor,
     ];
 
@@ -88,6 +92,7 @@ impl Kind {
             Kind::OursFile => "ours-file",
             Kind::OursSqlite => "ours-sqlite",
             Kind::SqliteFloor => "sqlite-floor",
+            Kind::SqliteTxFloor => "sqlite-txfloor",
             Kind::OursPostgres => "ours-postgres",
             Kind::PostgresFloor => "postgres-floor",
             Kind::HttpFloor => "http-floor",
@@ -111,7 +116,7 @@ impl Kind {
 
     /// Whether the server keeps data in a directory (given as its second argument).
     pub(crate) fn needs_dir(self) -> bool {
-        matches!(self, Kind::OursFile | Kind::OursSqlite | Kind::SqliteFloor)
+        matches!(self, Kind::OursFile | Kind::OursSqlite | Kind::SqliteFloor | Kind::SqliteTxFloor)
     }
 }
 
@@ -148,11 +153,16 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
                 serve_with(listener, app, std::future::pending(), ServeConfig::new()).await?;
                 Ok(())
             }
-            Kind::SqliteFloor => {
+            Kind::SqliteFloor | Kind::SqliteTxFloor => {
                 let dir = args.get(1).context("sqlite-floor needs a directory")?;
                 let db = sqlite_floor_pool(dir).await?;
                 announce()?;
-                floor(listener, true, Some(FloorDb::Sqlite(db)), counter).await
+                let db = if kind == Kind::SqliteFloor {
+                    FloorDb::Sqlite(db)
+                } else {
+                    FloorDb::SqliteTx(db)
+                };
+                floor(listener, true, Some(db), counter).await
             }
             Kind::PostgresFloor => {
                 let url = args.get(1).context("postgres-floor needs a database URL")?;
@@ -268,6 +278,8 @@ struct Floor {
 /// The database of a database floor.
 enum FloorDb {
     Sqlite(sqlx::SqlitePool),
+    /// `BEGIN IMMEDIATE`; `INSERT`; `COMMIT`.
+    SqliteTx(sqlx::SqlitePool),
     Postgres(sqlx::PgPool),
 }
 
@@ -337,6 +349,7 @@ async fn floor_request(state: &Floor, request: Request<Incoming>) -> Response<Fu
                 .execute(db)
                 .await
                 .map(drop),
+            Some(FloorDb::SqliteTx(db)) => sqlite_tx_insert(db, txn_id).await,
             Some(FloorDb::Postgres(db)) => sqlx::query("INSERT INTO txns (txn_id) VALUES ($1)")
                 .bind(txn_id)
                 .execute(db)
@@ -350,6 +363,13 @@ async fn floor_request(state: &Floor, request: Request<Incoming>) -> Response<Fu
         state.counter.fetch_add(parsed.events.len() as u64, Ordering::Relaxed);
     }
     Response::new(Full::new(Bytes::from_static(b"{}")))
+}
+
+/// One explicit transaction: `BEGIN IMMEDIATE`, the `INSERT`, `COMMIT`.
+async fn sqlite_tx_insert(db: &sqlx::SqlitePool, txn_id: &str) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin_with("BEGIN IMMEDIATE").await?;
+    sqlx::query("INSERT INTO txns (txn_id) VALUES (?)").bind(txn_id).execute(&mut *tx).await?;
+    tx.commit().await
 }
 
 fn status(code: StatusCode) -> Response<Full<Bytes>> {
