@@ -64,6 +64,46 @@ pub enum ClientError {
     InvalidArgument(InvalidArgument),
 }
 
+/// A transport failure ([`ClientError::Transport`]): displays the whole chain of causes,
+/// `client error (Connect): tcp connect error: Connection refused (os error 111)`; the
+/// original error is [`inner`](Self::inner).
+#[derive(Debug)]
+pub struct TransportFailure {
+    message: String,
+    inner: BoxError,
+}
+
+impl TransportFailure {
+    fn new(inner: BoxError) -> Self {
+        let mut message = inner.to_string();
+        let mut cause = inner.source();
+        while let Some(c) = cause {
+            let text = c.to_string();
+            // Wrappers often repeat their cause's text; say each thing once.
+            if !message.contains(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
+            cause = c.source();
+        }
+        Self { message, inner }
+    }
+
+    /// The error the transport returned.
+    pub fn inner(&self) -> &(dyn StdError + Send + Sync + 'static) {
+        &*self.inner
+    }
+}
+
+impl std::fmt::Display for TransportFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Its causes are in its message already; `inner` gives the original error.
+impl StdError for TransportFailure {}
+
 /// The configuration a call needs and the client lacks ([`ClientError::Config`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -160,8 +200,34 @@ impl ClientError {
         self.errcode() == Some(code)
     }
 
+    /// Whether a transaction that failed on this should be retried (answer the homeserver 5xx)
+    /// rather than have the event skipped.
+    ///
+    /// Transient: the transport (connection refused or reset, timeout), a response of the wrong
+    /// shape (a proxy's page), `408`, `429` (rate limited), `5xx` other than `501` (a
+    /// homeserver or a proxy in trouble), and what the operator must fix and that fails every
+    /// event alike (`401`: a wrong `as_token`; missing configuration): retrying keeps the
+    /// events until then. Permanent: every other `4xx` (`M_FORBIDDEN`, `M_ROOM_IN_USE`,
+    /// `M_EXCLUSIVE`, `M_NOT_FOUND`…: the same request gets the same answer), `501`, and
+    /// requests the client refuses to build (invalid arguments). A permanent failure that
+    /// fails a transaction would fail every retry and block every transaction after it: skip
+    /// the event instead.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Transport(_) | Self::Deserialize(_) | Self::Config(_) => true,
+            Self::Matrix { status, .. } | Self::Http { status, .. } => match status.as_u16() {
+                401 | 408 | 429 => true,
+                501 => false,
+                code => code >= 500,
+            },
+            Self::Build(_) | Self::InvalidArgument(_) => false,
+        }
+    }
+
+    /// A transport failure, its message naming every cause (hyper's own message is only
+    /// "client error (Connect)"; the cause is "Connection refused").
     pub(crate) fn transport(e: impl Into<BoxError>) -> Self {
-        Self::Transport(Arc::from(e.into()))
+        Self::Transport(Arc::new(TransportFailure::new(e.into())))
     }
 
     pub(crate) fn deserialize(e: impl Into<BoxError>) -> Self {

@@ -99,7 +99,7 @@ pub use bound::Transport;
 pub use client::{Client, RegisterOutcome, new_transaction_id};
 pub use error::{
     BoxError, ClientError, InvalidArgument, InvalidArgumentKind, MissingConfig, PingError,
-    SharedError,
+    SharedError, TransportFailure,
 };
 pub use intent::{Intent, SendOptions};
 pub use ping::PingTracker;

@@ -50,6 +50,13 @@ impl ErrorCode {
     pub const UNKNOWN_DEVICE: Self = Self::known("M_UNKNOWN_DEVICE");
     /// `M_APPSERVICE_LOGIN_UNSUPPORTED`: the server requires `inhibit_login` (v1.17).
     pub const APPSERVICE_LOGIN_UNSUPPORTED: Self = Self::known("M_APPSERVICE_LOGIN_UNSUPPORTED");
+    /// Synapse's unstable spelling of [`APPSERVICE_LOGIN_UNSUPPORTED`](Self::APPSERVICE_LOGIN_UNSUPPORTED)
+    /// (MSC4190, with `io.element.msc4190: true` in the registration). Match both with
+    /// [`is_appservice_login_unsupported`](Self::is_appservice_login_unsupported).
+    pub const MSC4190_APPSERVICE_LOGIN_UNSUPPORTED: Self =
+        Self::known("IO.ELEMENT.MSC4190.M_APPSERVICE_LOGIN_UNSUPPORTED");
+    /// `M_ROOM_IN_USE`: `createRoom` with an alias that already exists (400).
+    pub const ROOM_IN_USE: Self = Self::known("M_ROOM_IN_USE");
     /// `M_URL_NOT_SET`: ping of an appservice without a `url` (400).
     pub const URL_NOT_SET: Self = Self::known("M_URL_NOT_SET");
     /// `M_BAD_STATUS`: the appservice answered a ping with a non-2xx status (502).
@@ -71,6 +78,13 @@ impl ErrorCode {
     /// The code as sent on the wire.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Whether this is `M_APPSERVICE_LOGIN_UNSUPPORTED` in its stable or its MSC4190 spelling:
+    /// the server has no appservice login (create devices with `inhibit_login` instead).
+    pub fn is_appservice_login_unsupported(&self) -> bool {
+        *self == Self::APPSERVICE_LOGIN_UNSUPPORTED
+            || *self == Self::MSC4190_APPSERVICE_LOGIN_UNSUPPORTED
     }
 
     /// Whether the code is reserved for the spec (`M_` prefix).

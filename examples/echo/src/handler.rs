@@ -201,16 +201,9 @@ fn permanent_is_skipped<T>(result: Result<T, ClientError>, what: &str) -> Result
     }
 }
 
-/// A 4xx answer that retrying will not change (not 401: a wrong `as_token` is fixed by the
-/// operator, and the events must not be lost meanwhile).
+/// What retrying will not change ([`ClientError::is_transient`]).
 fn is_permanent(e: &ClientError) -> bool {
-    match e {
-        ClientError::Matrix { status, .. } | ClientError::Http { status, .. } => {
-            status.is_client_error() && !matches!(status.as_u16(), 401 | 408 | 429)
-        }
-        ClientError::InvalidArgument(_) => true,
-        _ => false,
-    }
+    !e.is_transient()
 }
 
 #[derive(Deserialize)]

@@ -56,6 +56,69 @@ async fn transport_errors_do_not_show_the_token() {
     let err = client.intent(owned_user_id!("@_irc_alice:example.org")).whoami().await.unwrap_err();
     assert!(matches!(err, ClientError::Transport(_)));
     assert_no_token(&format!("{err} {err:?} {:?}", std::error::Error::source(&err)));
+    // The message names the cause, not only hyper's "client error (Connect)".
+    let message = err.to_string().to_lowercase();
+    assert!(message.contains("connection refused"), "{message}");
+    assert!(err.is_transient(), "a refused connection is worth retrying later");
+}
+
+/// Which failures are worth retrying later (the homeserver or the network may recover) and
+/// which will fail the same way again (a transaction failed on them would block forever).
+#[test]
+fn transient_and_permanent_errors() {
+    use appservice_client::ErrorCode;
+    use http::StatusCode;
+    let matrix = |status: u16, errcode: ErrorCode| ClientError::Matrix {
+        status: StatusCode::from_u16(status).unwrap(),
+        errcode,
+        error: String::new(),
+        retry_after: None,
+        extra: Box::default(),
+    };
+    let http = |status: u16| ClientError::Http {
+        status: StatusCode::from_u16(status).unwrap(),
+        body: "<html>".to_owned(),
+    };
+    for transient in [
+        matrix(429, ErrorCode::LIMIT_EXCEEDED),
+        matrix(500, ErrorCode::UNKNOWN),
+        matrix(503, ErrorCode::UNKNOWN),
+        http(502),
+        http(504),
+        http(429),
+        http(408),
+        // Fixed by the operator, and every event fails alike meanwhile: keep them.
+        matrix(401, ErrorCode::UNKNOWN_TOKEN),
+    ] {
+        assert!(transient.is_transient(), "{transient}");
+    }
+    for permanent in [
+        matrix(403, ErrorCode::FORBIDDEN),
+        matrix(400, ErrorCode::ROOM_IN_USE),
+        matrix(400, ErrorCode::EXCLUSIVE),
+        matrix(404, ErrorCode::NOT_FOUND),
+        matrix(400, ErrorCode::APPSERVICE_LOGIN_UNSUPPORTED),
+        http(404),
+        http(501),
+    ] {
+        assert!(!permanent.is_transient(), "{permanent}");
+    }
+}
+
+#[test]
+fn both_spellings_of_appservice_login_unsupported() {
+    use appservice_client::ErrorCode;
+    for code in
+        [ErrorCode::APPSERVICE_LOGIN_UNSUPPORTED, ErrorCode::MSC4190_APPSERVICE_LOGIN_UNSUPPORTED]
+    {
+        assert!(code.is_appservice_login_unsupported(), "{}", code.as_str());
+    }
+    assert_eq!(
+        ErrorCode::MSC4190_APPSERVICE_LOGIN_UNSUPPORTED.as_str(),
+        "IO.ELEMENT.MSC4190.M_APPSERVICE_LOGIN_UNSUPPORTED"
+    );
+    assert_eq!(ErrorCode::ROOM_IN_USE.as_str(), "M_ROOM_IN_USE");
+    assert!(!ErrorCode::FORBIDDEN.is_appservice_login_unsupported());
 }
 
 #[test]
