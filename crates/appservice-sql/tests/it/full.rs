@@ -1,6 +1,7 @@
 //! A full disk: a transaction whose writes do not fit is answered 500 and leaves nothing; once
-//! there is room, the next one is recorded. A child process under `RLIMIT_FSIZE` (with
+//! there is room, the next one is recorded. SQLite: a child process under `RLIMIT_FSIZE` (with
 //! `SIGXFSZ` ignored, so a write past the limit fails with `EFBIG` as on a full disk).
+//! PostgreSQL: its server started under `RLIMIT_FSIZE`.
 
 use std::process::Command;
 
@@ -12,8 +13,11 @@ use crate::support::{Database, Kind, dispatcher, rows};
 
 const URL: &str = "APPSERVICE_SQL_FULL_URL";
 
-/// Writes a 1 MiB row for transaction `big`, the event ID otherwise.
-struct Writer;
+/// Writes, for a transaction whose ID starts with `big`, a row of `big` bytes of text that
+/// does not compress (PostgreSQL would otherwise shrink it in TOAST); the event ID otherwise.
+struct Writer {
+    big: usize,
+}
 
 impl Handler for Writer {
     async fn event(
@@ -23,7 +27,7 @@ impl Handler for Writer {
     ) -> Result<(), HandlerError> {
         let unit = txn.unit::<SqlUnit>().ok_or_else(|| HandlerError::failed("no unit"))?;
         let id = event.envelope.map(|e| e.event_id.to_string()).unwrap_or_default();
-        let row = if txn.txn_id == "big" { "x".repeat(1 << 20) } else { id };
+        let row = if txn.txn_id.starts_with("big") { incompressible(&id, self.big) } else { id };
         sqlx::query("INSERT INTO bridge_rows (event_id) VALUES ($1)")
             .bind(row)
             .execute(&mut *unit.lock().await.map_err(HandlerError::failed)?)
@@ -50,7 +54,7 @@ async fn full_child() {
     let (_, hard) = rlimit::getrlimit(rlimit::Resource::FSIZE).unwrap();
     // The write-ahead log starts empty; a 1 MiB row cannot fit in 64 KiB more than the database.
     rlimit::setrlimit(rlimit::Resource::FSIZE, size + (64 << 10), hard).unwrap();
-    let d = dispatcher(Writer, &store);
+    let d = dispatcher(Writer { big: 1 << 20 }, &store);
     let full = d.dispatch(put_txn("big", body(&[("$big", "!r")]))).await;
     assert_eq!(full.status(), 500, "never 200 for a transaction that could not be recorded");
     rlimit::setrlimit(rlimit::Resource::FSIZE, hard, hard).unwrap(); // room again
@@ -70,28 +74,6 @@ async fn a_full_disk_answers_500_and_leaves_nothing_behind() {
     assert_eq!(store.lookup("big").await.unwrap(), None);
     assert!(store.lookup("small").await.unwrap().is_some());
     assert_eq!(rows(&store).await, ["$small"]);
-}
-
-/// Writes, for a transaction whose ID starts with `big`, a 4 MiB row of text that does not
-/// compress (PostgreSQL would otherwise shrink it in TOAST); the event ID otherwise.
-struct BigWriter;
-
-impl Handler for BigWriter {
-    async fn event(
-        &self,
-        txn: &TransactionContext<'_>,
-        event: Event<'_>,
-    ) -> Result<(), HandlerError> {
-        let unit = txn.unit::<SqlUnit>().ok_or_else(|| HandlerError::failed("no unit"))?;
-        let id = event.envelope.map(|e| e.event_id.to_string()).unwrap_or_default();
-        let row = if txn.txn_id.starts_with("big") { incompressible(&id, 4 << 20) } else { id };
-        sqlx::query("INSERT INTO bridge_rows (event_id) VALUES ($1)")
-            .bind(row)
-            .execute(&mut *unit.lock().await.map_err(HandlerError::failed)?)
-            .await
-            .map_err(HandlerError::failed)?;
-        Ok(())
-    }
 }
 
 /// `len` pseudo-random letters, starting with `prefix` (xorshift: no repeats for LZ to find).
@@ -121,7 +103,7 @@ async fn a_full_postgres_answers_500_and_leaves_nothing_behind() {
         .execute(store.pool())
         .await
         .unwrap();
-    let d = dispatcher(BigWriter, &store);
+    let d = dispatcher(Writer { big: 4 << 20 }, &store);
     let mut full = None;
     for n in 0..40 {
         let txn = format!("big{n}");

@@ -139,31 +139,21 @@ async fn ten_echoes_from_one_sender_register_the_user_once() {
         homeserver.register_delay(Duration::from_millis(100));
         homeserver.delay(Duration::from_millis(20));
         let echo = Echo::start(&homeserver).await;
-        // Ten rooms: the dispatcher handles rooms concurrently, so the ten echoes race.
-        let events: Vec<_> = (0..10)
-            .map(|i| {
-                message(
-                    &format!("$e{i}"),
-                    &format!("!room{i}"),
-                    "@bob:example.org",
-                    &format!("!echo {i}"),
-                    1,
-                )
-            })
-            .collect();
-        // And a second transaction, concurrently, in ten more rooms.
-        let more: Vec<_> = (10..20)
-            .map(|i| {
-                message(
-                    &format!("$e{i}"),
-                    &format!("!room{i}"),
-                    "@bob:example.org",
-                    &format!("!echo {i}"),
-                    1,
-                )
-            })
-            .collect();
-        let (a, b) = tokio::join!(echo.transaction(1, events), echo.transaction(2, more));
+        // One message from bob in each room of `rooms`.
+        let in_rooms = |rooms: std::ops::Range<usize>| -> Vec<_> {
+            rooms
+                .map(|i| {
+                    let (id, room) = (format!("$e{i}"), format!("!room{i}"));
+                    message(&id, &room, "@bob:example.org", &format!("!echo {i}"), 1)
+                })
+                .collect()
+        };
+        // Ten rooms: the dispatcher handles rooms concurrently, so the ten echoes race; and a
+        // second transaction, concurrently, in ten more rooms.
+        let (a, b) = tokio::join!(
+            echo.transaction(1, in_rooms(0..10)),
+            echo.transaction(2, in_rooms(10..20))
+        );
         assert_eq!((a, b), (200, 200));
         assert_eq!(homeserver.requests_to("/register").len(), 1, "{:#?}", trace(&homeserver));
         let sends = homeserver.requests_to("/send/");
