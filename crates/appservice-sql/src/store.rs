@@ -238,48 +238,51 @@ fn recorded<'a>(
 }
 
 /// Records `txn_id` (a [`column_key`]) in `tx` unless it is recorded already; whether it was
-/// new. Boxed, as [`recorded`] is.
+/// new.
 fn claim<'a>(
     tx: &'a mut Transaction<'static, Any>,
     txn_id: &'a str,
     fingerprint: Fingerprint,
 ) -> BoxFuture<'a, Result<bool, SqlError>> {
-    Box::pin(async move {
-        let done = sqlx::query(
-            "INSERT INTO appservice_transactions (txn_id, fingerprint, recorded_at) \
-             VALUES ($1, $2, $3) ON CONFLICT (txn_id) DO NOTHING",
-        )
-        .bind(txn_id)
-        .bind(fingerprint.0 as i64)
-        .bind(now_ms())
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| SqlError::sqlx(SqlErrorKind::Query, "claiming a transaction", e))?;
-        Ok(done.rows_affected() == 1)
-    })
+    write_record(tx, txn_id, fingerprint, false)
 }
 
 /// Records `txn_id` (a [`column_key`]) in `tx`, replacing a record of a reused ID.
-/// Boxed, as [`recorded`] is.
 pub(crate) fn insert_record<'a>(
     tx: &'a mut Transaction<'static, Any>,
     txn_id: &'a str,
     fingerprint: Fingerprint,
 ) -> BoxFuture<'a, Result<(), SqlError>> {
+    let write = write_record(tx, txn_id, fingerprint, true);
+    Box::pin(async move { write.await.map(drop) })
+}
+
+/// One `INSERT` of the record: on a recorded ID, nothing (`replace: false`) or the new
+/// fingerprint (a reused ID keeps its place in the pruning order, `seq`); whether a row was
+/// written. Boxed, as [`recorded`] is.
+fn write_record<'a>(
+    tx: &'a mut Transaction<'static, Any>,
+    txn_id: &'a str,
+    fingerprint: Fingerprint,
+    replace: bool,
+) -> BoxFuture<'a, Result<bool, SqlError>> {
     Box::pin(async move {
-        // One statement; a reused ID keeps its place in the pruning order (`seq`).
-        sqlx::query(
+        let sql = if replace {
             "INSERT INTO appservice_transactions (txn_id, fingerprint, recorded_at) \
              VALUES ($1, $2, $3) ON CONFLICT (txn_id) DO UPDATE \
-             SET fingerprint = excluded.fingerprint, recorded_at = excluded.recorded_at",
-        )
-        .bind(txn_id)
-        .bind(fingerprint.0 as i64)
-        .bind(now_ms())
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| SqlError::sqlx(SqlErrorKind::Query, "recording a transaction", e))?;
-        Ok(())
+             SET fingerprint = excluded.fingerprint, recorded_at = excluded.recorded_at"
+        } else {
+            "INSERT INTO appservice_transactions (txn_id, fingerprint, recorded_at) \
+             VALUES ($1, $2, $3) ON CONFLICT (txn_id) DO NOTHING"
+        };
+        let done = sqlx::query(sql)
+            .bind(txn_id)
+            .bind(fingerprint.0 as i64)
+            .bind(now_ms())
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| SqlError::sqlx(SqlErrorKind::Query, "recording a transaction", e))?;
+        Ok(done.rows_affected() == 1)
     })
 }
 
