@@ -7,9 +7,9 @@ use std::process::Command;
 
 use appservice_conformance::handler::{body, put_txn};
 use appservice_dispatch::{Event, Handler, HandlerError, TransactionContext, TransactionStore};
-use appservice_sql::{SqlConfig, SqlStore, SqlUnit};
+use appservice_sql::{SqlConfig, SqlStore};
 
-use crate::support::{Database, Kind, dispatcher, rows};
+use crate::support::{Database, Kind, dispatcher, event_id, insert_row, rows};
 
 const URL: &str = "APPSERVICE_SQL_FULL_URL";
 
@@ -25,15 +25,9 @@ impl Handler for Writer {
         txn: &TransactionContext<'_>,
         event: Event<'_>,
     ) -> Result<(), HandlerError> {
-        let unit = txn.unit::<SqlUnit>().ok_or_else(|| HandlerError::failed("no unit"))?;
-        let id = event.envelope.map(|e| e.event_id.to_string()).unwrap_or_default();
+        let id = event_id(&event);
         let row = if txn.txn_id.starts_with("big") { incompressible(&id, self.big) } else { id };
-        sqlx::query("INSERT INTO bridge_rows (event_id) VALUES ($1)")
-            .bind(row)
-            .execute(&mut *unit.lock().await.map_err(HandlerError::failed)?)
-            .await
-            .map_err(HandlerError::failed)?;
-        Ok(())
+        insert_row(txn, row).await
     }
 }
 

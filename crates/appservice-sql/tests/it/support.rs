@@ -94,10 +94,22 @@ pub(crate) async fn write_row(
     txn: &TransactionContext<'_>,
     event: Event<'_>,
 ) -> Result<(), HandlerError> {
+    insert_row(txn, event_id(&event)).await
+}
+
+/// The event's ID (empty without an envelope).
+pub(crate) fn event_id(event: &Event<'_>) -> String {
+    event.envelope.as_ref().map(|e| e.event_id.to_string()).unwrap_or_default()
+}
+
+/// Inserts `row` into `bridge_rows` through the transaction's unit.
+pub(crate) async fn insert_row(
+    txn: &TransactionContext<'_>,
+    row: String,
+) -> Result<(), HandlerError> {
     let unit = txn.unit::<SqlUnit>().ok_or_else(|| HandlerError::failed("no unit"))?;
-    let id = event.envelope.map(|e| e.event_id.to_string()).unwrap_or_default();
     sqlx::query("INSERT INTO bridge_rows (event_id) VALUES ($1)")
-        .bind(id)
+        .bind(row)
         .execute(&mut *unit.lock().await.map_err(HandlerError::failed)?)
         .await
         .map_err(HandlerError::failed)?;
