@@ -10,7 +10,7 @@
 //! Synapse does, and answers with how that went.
 //!
 //! Homeservers differ toward appservices; a [`Profile`] (Synapse, or the Conduit family) says how
-//! (authentication, transaction IDs, the body's sections, the bot user, user queries, retries),
+//! (authentication, transaction IDs, the body's sections, the bot user, retries),
 //! and [`Delivery`] plays a homeserver's sending side with one: queued events go to the
 //! appservice as transactions, retried as that homeserver retries them.
 //!
