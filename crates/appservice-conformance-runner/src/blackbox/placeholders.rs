@@ -57,6 +57,9 @@ pub(crate) fn sample_ids(
 /// A plausible ID matching a simple namespace regex (`^@_irc_.*:example\.org$` →
 /// `@_irc_conformance:example.org`); checked by the caller.
 fn sample_from_regex(regex: &str, sigil: char, server_name: &str) -> Option<String> {
+    // A leading `(?i)` (as `registration generate --prefix` writes for aliases) does not change
+    // which IDs of ours match: the sample is lower-case either way.
+    let regex = regex.strip_prefix("(?i)").unwrap_or(regex);
     let mut s = regex.trim_start_matches('^').trim_end_matches('$').to_owned();
     for wildcard in [".*", ".+", "[^:]*", "[^:]+", "[a-z0-9]+", "[a-z0-9_]+", "\\d+", "[0-9]+"] {
         s = s.replace(wildcard, "conformance");
@@ -100,5 +103,10 @@ mod tests {
             Some("@_echo_conformance:localhost")
         );
         assert_eq!(sample_from_regex("@(a|b)", '@', "x"), None);
+        // What `registration generate --prefix` writes for aliases (a leading case flag).
+        assert_eq!(
+            sample_from_regex(r"(?i)^#_echo_.*:example\.org$", '#', "x").as_deref(),
+            Some("#_echo_conformance:example.org")
+        );
     }
 }
