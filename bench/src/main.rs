@@ -22,6 +22,7 @@
 // A command-line tool: printing its report to stdout is its job.
 #![allow(clippy::print_stdout)]
 
+mod child;
 mod driver;
 mod load;
 mod procstat;
