@@ -20,6 +20,30 @@ pub trait EventHook: Send + Sync + 'static {
         txn: &TransactionContext<'_>,
         event: Event<'_>,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+
+    /// Called when the homeserver pings the appservice, before the handler's
+    /// [`Handler::ping`] (for example to confirm a ping the appservice asked for). Default:
+    /// nothing.
+    fn ping_received(&self, transaction_id: Option<&str>) {
+        let _ = transaction_id;
+    }
+}
+
+/// Two hooks, the first one first.
+impl<A: EventHook, B: EventHook> EventHook for (A, B) {
+    async fn before_event(
+        &self,
+        txn: &TransactionContext<'_>,
+        event: Event<'_>,
+    ) -> Result<(), HandlerError> {
+        self.0.before_event(txn, event).await?;
+        self.1.before_event(txn, event).await
+    }
+
+    fn ping_received(&self, transaction_id: Option<&str>) {
+        self.0.ping_received(transaction_id);
+        self.1.ping_received(transaction_id);
+    }
 }
 
 /// No hook: every event passes.
@@ -32,6 +56,12 @@ impl<K: EventHook> EventHook for Option<K> {
         match self {
             Some(hook) => hook.before_event(txn, event).await,
             None => Ok(()),
+        }
+    }
+
+    fn ping_received(&self, transaction_id: Option<&str>) {
+        if let Some(hook) = self {
+            hook.ping_received(transaction_id);
         }
     }
 }
@@ -96,6 +126,7 @@ impl<H: Handler, K: EventHook> Handler for Hooked<H, K> {
         &self,
         transaction_id: Option<&str>,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        self.hook.ping_received(transaction_id);
         self.handler.ping(transaction_id)
     }
 
