@@ -18,18 +18,49 @@ impl Backend {
     /// The backend a database URL names: `sqlite:…` or `postgres:…` / `postgresql:…`.
     pub fn of_url(url: &str) -> Result<Self, SqlError> {
         let scheme = url.split_once(':').map(|(scheme, _)| scheme.to_ascii_lowercase());
-        match scheme.as_deref() {
-            Some("sqlite") => Ok(Self::Sqlite),
-            Some("postgres" | "postgresql") => Ok(Self::Postgres),
+        let backend = match scheme.as_deref() {
+            Some("sqlite") => Self::Sqlite,
+            Some("postgres" | "postgresql") => Self::Postgres,
             // Never the URL itself: it may carry a password.
-            Some(other) => Err(SqlError::new(
+            Some(other) => {
+                return Err(SqlError::new(
+                    SqlErrorKind::Url,
+                    format!("unsupported scheme `{other}`: use sqlite://PATH or postgres://…"),
+                ));
+            }
+            None => {
+                return Err(SqlError::new(
+                    SqlErrorKind::Url,
+                    "no scheme: use sqlite://PATH or postgres://…",
+                ));
+            }
+        };
+        if !backend.compiled_in() {
+            return Err(SqlError::new(
                 SqlErrorKind::Url,
-                format!("unsupported scheme `{other}`: use sqlite://PATH or postgres://…"),
-            )),
-            None => Err(SqlError::new(
-                SqlErrorKind::Url,
-                "no scheme: use sqlite://PATH or postgres://…",
-            )),
+                format!(
+                    "this build has no {backend:?} support: enable the `{}` feature of \
+                     appservice-sql (or of appservice)",
+                    backend.feature()
+                ),
+            ));
+        }
+        Ok(backend)
+    }
+
+    /// The cargo feature that compiles this backend in.
+    pub fn feature(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+
+    /// Whether this build supports the backend (its cargo feature is on).
+    pub fn compiled_in(self) -> bool {
+        match self {
+            Self::Sqlite => cfg!(feature = "sqlite"),
+            Self::Postgres => cfg!(feature = "postgres"),
         }
     }
 }
