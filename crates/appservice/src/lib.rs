@@ -17,7 +17,7 @@
 //!         if envelope.event_type == "m.room.message" && body.as_deref() == Some("!ping") {
 //!             let room = OwnedRoomId::try_from(&*envelope.room_id).map_err(HandlerError::failed)?;
 //!             let bot = self.client.bot().ok_or_else(|| HandlerError::failed("no bot"))?;
-//!             bot.send_message(&room, RoomMessageEventContent::notice_plain("pong"))
+//!             bot.send_message(&room, &RoomMessageEventContent::notice_plain("pong"))
 //!                 .await
 //!                 .map_err(HandlerError::failed)?;
 //!         }

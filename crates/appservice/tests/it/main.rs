@@ -1,0 +1,64 @@
+//! The builder against a fake homeserver over real sockets: start-up order, the database beside
+//! the registration, serving, the ping, composing with a router, draining, and start-up errors.
+
+#![allow(clippy::unwrap_used)] // Test code: a panic is the failure report.
+
+mod errors;
+mod homeserver;
+mod run;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::{client::legacy::Client as HttpClient, rt::TokioExecutor};
+
+/// The homeserver-to-appservice token of every test registration.
+pub(crate) const HS_TOKEN: &str = "hs_token_of_the_facade_tests";
+/// The appservice's token of every test registration.
+pub(crate) const AS_TOKEN: &str = "as_token_of_the_facade_tests";
+
+/// A registration for the appservice at `url` (or `null`).
+pub(crate) fn registration_yaml(url: &str) -> String {
+    format!(
+        "id: facade\nurl: {url}\nas_token: {AS_TOKEN}\nhs_token: {HS_TOKEN}\n\
+         sender_localpart: _facade_bot\nnamespaces:\n  users:\n    - exclusive: true\n      \
+         regex: '^@_facade_.*:example\\.org$'\n"
+    )
+}
+
+/// A port nobody listens on right now.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Sends a request; the status and body.
+pub(crate) async fn call(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    let mut request = http::Request::builder().method(method).uri(url);
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let request = request.body(Full::new(Bytes::from(body.to_owned()))).unwrap();
+    let client = HttpClient::builder(TokioExecutor::new()).build_http();
+    let response = tokio::time::timeout(Duration::from_secs(20), client.request(request))
+        .await
+        .expect("answered in time")
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// One `m.room.message` event.
+pub(crate) fn message(event_id: &str) -> serde_json::Value {
+    serde_json::json!({
+        "type": "m.room.message", "event_id": event_id, "room_id": "!room:example.org",
+        "sender": "@alice:example.org", "origin_server_ts": 1,
+        "content": {"msgtype": "m.text", "body": "hello"},
+    })
+}
