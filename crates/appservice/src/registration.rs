@@ -78,6 +78,13 @@ mod tests {
     }
 
     #[test]
+    fn the_database_stays_in_the_registration_directory() {
+        let path = default_database_path(Path::new("/x/reg.yaml"), "../..");
+        assert_eq!(path, Path::new("/x/=2e=2e=2f=2e=2e.db"));
+        assert_eq!(path.parent(), Some(Path::new("/x")));
+    }
+
+    #[test]
     fn database_names_are_distinct_for_distinct_ids() {
         let ids = ["a", "A", "a.b", "a=2eb", "a/b", "é"];
         let paths: std::collections::BTreeSet<_> =

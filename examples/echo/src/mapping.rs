@@ -1,10 +1,10 @@
-//! The deterministic names the echo derives: virtual user localparts, send transaction IDs and
-//! the default store directory.
+//! The deterministic names the echo derives: virtual user localparts and send transaction IDs
+//! (the default database is the library's `appservice::default_database_path`).
 //!
 //! Every mapping here is injective (two different inputs never give the same output), so two
 //! senders never share a virtual user and two events never share a transaction ID.
 
-use std::{fmt::Write as _, path::Path};
+use std::fmt::Write as _;
 
 /// The prefix of every user and alias this appservice owns (`@_echo_…`, `#_echo_…`).
 pub const PREFIX: &str = "_echo_";
@@ -78,30 +78,6 @@ pub fn echo_txn_id(event_id: &str) -> String {
     out
 }
 
-/// The default SQLite database: `<directory of the registration file>/<id>.db`, with the
-/// registration `id` made safe for a file name (`A`–`Z`, `a`–`z`, `0`–`9`, `-` and `_` kept,
-/// every other byte written as `=` and two hex digits, so `..` or `/` cannot escape the
-/// directory and different IDs get different files).
-///
-/// ```
-/// use std::path::Path;
-/// use echo_appservice::default_database_path;
-///
-/// assert_eq!(default_database_path(Path::new("/etc/echo/reg.yaml"), "echo"), Path::new("/etc/echo/echo.db"));
-/// assert_eq!(default_database_path(Path::new("reg.yaml"), "a/../b"), Path::new("a=2f=2e=2e=2fb.db"));
-/// ```
-pub fn default_database_path(registration_file: &Path, id: &str) -> std::path::PathBuf {
-    let mut name = String::with_capacity(id.len() + 3);
-    for byte in id.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => name.push(char::from(byte)),
-            _ => push_hex(&mut name, '=', byte),
-        }
-    }
-    name.push_str(".db");
-    registration_file.parent().unwrap_or_else(|| Path::new("")).join(name)
-}
-
 fn push_hex(out: &mut String, escape: char, byte: u8) {
     // Writing to a String cannot fail.
     let _ = write!(out, "{escape}{byte:02x}");
@@ -161,12 +137,5 @@ mod tests {
         assert_ne!(echo_txn_id("$a:b"), echo_txn_id("$a.b"));
         let id = echo_txn_id("$Ab/+=:.~");
         assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')));
-    }
-
-    #[test]
-    fn store_dir_stays_in_the_registration_directory() {
-        let dir = default_database_path(Path::new("/x/reg.yaml"), "../..");
-        assert_eq!(dir, Path::new("/x/=2e=2e=2f=2e=2e.db"));
-        assert_eq!(dir.parent(), Some(Path::new("/x")));
     }
 }
