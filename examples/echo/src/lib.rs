@@ -26,7 +26,7 @@ mod handler;
 mod mapping;
 mod run;
 
-pub use args::{Args, ArgsError, Command, USAGE};
+pub use args::Args;
 pub use handler::EchoHandler;
 pub use mapping::{
     PREFIX, default_database_path, echo_txn_id, escape_localpart, virtual_localpart,
