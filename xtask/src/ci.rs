@@ -17,7 +17,7 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use crate::{cargo, deps, project_root};
 
 /// One CI job; `cargo xtask ci <name>` runs it alone.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Job {
     /// `cargo fmt --all -- --check`.
     Fmt,
@@ -64,34 +64,25 @@ impl Job {
             Job::Deny => "deny",
         }
     }
-
-    /// Looks a job up by its command-line name.
-    pub(crate) fn from_name(name: &str) -> Option<Job> {
-        Job::ALL.into_iter().find(|job| job.name() == name)
-    }
 }
 
-/// Parses the job list: empty means all jobs; unknown names are an error; duplicates run once.
-pub(crate) fn parse_jobs(args: &[String]) -> Result<Vec<Job>> {
-    if args.is_empty() {
-        return Ok(Job::ALL.to_vec());
+/// The jobs to run: none given means all; each runs once, in the order given.
+pub(crate) fn select_jobs(given: &[Job]) -> Vec<Job> {
+    if given.is_empty() {
+        return Job::ALL.to_vec();
     }
     let mut jobs = Vec::new();
-    for arg in args {
-        let Some(job) = Job::from_name(arg) else {
-            let names: Vec<&str> = Job::ALL.iter().map(|job| job.name()).collect();
-            bail!("unknown CI job `{arg}`; expected one of: {}", names.join(", "));
-        };
+    for &job in given {
         if !jobs.contains(&job) {
             jobs.push(job);
         }
     }
-    Ok(jobs)
+    jobs
 }
 
 /// Entry point of `cargo xtask ci`.
-pub(crate) fn run(args: &[String]) -> Result<()> {
-    let jobs = parse_jobs(args)?;
+pub(crate) fn run(given: &[Job]) -> Result<()> {
+    let jobs = select_jobs(given);
     let mut results: Vec<(Job, Duration, bool)> = Vec::new();
     for &job in &jobs {
         let start = Instant::now();
@@ -288,14 +279,10 @@ impl CargoCommand {
 mod tests {
     use super::*;
 
-    fn strings(args: &[&str]) -> Vec<String> {
-        args.iter().map(|arg| (*arg).to_owned()).collect()
-    }
-
     #[test]
     fn no_arguments_run_all_jobs_in_order() {
         assert_eq!(
-            parse_jobs(&[]).unwrap(),
+            select_jobs(&[]),
             [
                 Job::Fmt,
                 Job::Clippy,
@@ -311,20 +298,17 @@ mod tests {
 
     #[test]
     fn named_jobs_run_in_given_order_once() {
-        assert_eq!(parse_jobs(&strings(&["test", "fmt", "test"])).unwrap(), [Job::Test, Job::Fmt]);
+        assert_eq!(select_jobs(&[Job::Test, Job::Fmt, Job::Test]), [Job::Test, Job::Fmt]);
     }
 
+    /// The command line names the jobs as `name()` does (clap's `ValueEnum` derives them).
     #[test]
-    fn unknown_job_is_rejected() {
-        let err = parse_jobs(&strings(&["fmt", "lint"])).unwrap_err();
-        assert!(err.to_string().contains("unknown CI job `lint`"), "{err}");
-    }
-
-    #[test]
-    fn job_names_round_trip() {
+    fn job_names_are_the_command_line_names() {
+        use clap::ValueEnum as _;
         for job in Job::ALL {
-            assert_eq!(Job::from_name(job.name()), Some(job));
+            assert_eq!(Job::from_str(job.name(), false), Ok(job));
         }
+        assert_eq!(Job::value_variants(), Job::ALL);
     }
 
     #[test]

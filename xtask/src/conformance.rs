@@ -2,9 +2,9 @@
 //! then runs the suite (`crates/appservice-conformance-runner`; see `docs/conformance.md`).
 //!
 //! The runner is its own crate because it needs an HTTP stack, and this crate keeps its
-//! dependencies to a minimum. Every argument is passed through; without
-//! `--homeserver-profile` the suite runs under every homeserver profile (Synapse and the
-//! Conduit family), so `cargo xtask ci`'s conformance job checks both.
+//! dependencies to a minimum. Every argument is passed through (`cargo xtask conformance --help`
+//! prints the runner's); without `--homeserver-profile` the suite runs under every homeserver
+//! profile (Synapse and the Conduit family), so `cargo xtask ci`'s conformance job checks both.
 
 use std::{path::PathBuf, process::Command};
 
@@ -15,8 +15,8 @@ use crate::{cargo, project_root};
 /// Entry point: build, then run with `args`; returns the runner's exit code.
 pub(crate) fn run(args: &[String]) -> Result<i32> {
     let root = project_root()?;
-    let black_box_only =
-        args.iter().any(|a| a == "--url") || args.first().is_some_and(|a| a == "coverage");
+    let black_box_only = args.iter().any(|a| a == "--url" || a.starts_with("--url="))
+        || args.first().is_some_and(|a| a == "coverage");
     let mut build = Command::new(cargo());
     build.current_dir(&root).args(["build", "--quiet", "-p", "appservice-conformance-runner"]);
     if !black_box_only {
@@ -33,12 +33,8 @@ pub(crate) fn run(args: &[String]) -> Result<i32> {
     let bin = target.join("debug").join("appservice-conformance");
     let mut runner = Command::new(&bin);
     runner.current_dir(&root);
-    if !black_box_only && !args.iter().any(|a| a == "--echo-bin") {
+    if !black_box_only && !args.iter().any(|a| a.starts_with("--echo-bin")) {
         runner.arg("--echo-bin").arg(target.join("debug").join("echo-appservice"));
-    }
-    let coverage = args.first().is_some_and(|a| a == "coverage");
-    if !coverage && !args.iter().any(|a| a == "--homeserver-profile") {
-        runner.args(["--homeserver-profile", "all"]);
     }
     runner.args(args);
     let status = runner.status().with_context(|| format!("failed to start {}", bin.display()))?;

@@ -29,13 +29,18 @@ use std::{
     time::{Instant, SystemTime, UNIX_EPOCH},
 };
 
-use anyhow::{Context as _, Result, bail, ensure};
+use anyhow::{Context as _, Result, ensure};
 
 mod children;
 mod replicas;
 
 use self::children::{Children, Paths};
-use crate::{cargo, project_root, registration};
+use appservice_types::{
+    Registration,
+    generate::{NewRegistration, generate_token, write_private_file, write_registration},
+};
+
+use crate::{cargo, project_root};
 
 /// The Synapse release the scenarios are written against (`../shared/research/synapse-behaviour.md`).
 pub(crate) const SYNAPSE_VERSION: &str = "1.163.2";
@@ -48,25 +53,8 @@ const KEEP_RUNS: usize = 5;
 /// Lines of each log printed on failure.
 const TAIL_LINES: usize = 40;
 
-const USAGE: &str = "\
-Usage: cargo xtask interop
-
-Runs echo-appservice against a real Synapse on 127.0.0.1 and checks what a user sees:
-installs Synapse into <target>/interop/venv when missing (python3 -m venv + pip, needs PyPI),
-builds echo-appservice, starts both, runs xtask/interop/scenarios.py, and stops both.
-Logs: <target>/interop/run-<time>/ (synapse.log, echo.log, driver.log).
-";
-
 /// Entry point of `cargo xtask interop`.
-pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
-    match args.first().map(String::as_str) {
-        None => {}
-        Some("-h" | "--help" | "help") => {
-            print!("{USAGE}");
-            return Ok(ExitCode::SUCCESS);
-        }
-        Some(other) => bail!("unknown `interop` argument `{other}`\n\n{USAGE}"),
-    }
+pub(crate) fn run() -> Result<ExitCode> {
     let started = Instant::now();
     let root = project_root()?;
     let target = target_dir(&root)?;
@@ -84,8 +72,8 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
     let hs_url = format!("http://127.0.0.1:{hs_port}");
     let as_url = format!("http://127.0.0.1:{as_port}");
     let registration_file = run_dir.join("echo.yaml");
-    let as_token = write_registration(&registration_file, &as_url)?;
-    let shared_secret = registration::generate_token()?;
+    let as_token = write_registration_file(&registration_file, &as_url)?;
+    let shared_secret = generate_token()?.expose().to_owned();
     write_synapse_config(&python, &run_dir, hs_port, &registration_file, &shared_secret)?;
 
     let mut children = Children::new(Paths {
@@ -222,31 +210,23 @@ fn free_ports() -> Result<(u16, u16)> {
     Ok((first.local_addr()?.port(), second.local_addr()?.port()))
 }
 
-/// The arguments of `registration generate` for the echo registration.
-pub(crate) fn echo_registration_args(as_url: &str, output: &Path) -> registration::GenerateArgs {
-    registration::GenerateArgs {
-        id: AS_ID.to_owned(),
-        url: as_url.to_owned(),
-        localpart: "_echo_bot".to_owned(),
-        server_name: Some(SERVER_NAME.to_owned()),
-        prefixes: vec!["_echo_".to_owned()],
-        users: Vec::new(),
-        aliases: Vec::new(),
-        rooms: Vec::new(),
-        exclusive: true,
-        receive_ephemeral: true,
-        protocols: Vec::new(),
-        rate_limited: Some(false),
-        output: output.to_owned(),
-        force: false,
-    }
+/// The echo registration, with fresh tokens: what `cargo xtask registration generate --id echo
+/// --localpart _echo_bot --server-name localhost --prefix _echo_ --receive-ephemeral
+/// --rate-limited false` writes.
+pub(crate) fn echo_registration(as_url: &str) -> Result<Registration> {
+    let mut new = NewRegistration::new(AS_ID, Some(as_url.to_owned()), "_echo_bot");
+    new.server_name = Some(SERVER_NAME.to_owned());
+    new.prefixes.push("_echo_".to_owned());
+    let mut registration = new.build()?;
+    registration.receive_ephemeral = Some(true);
+    registration.rate_limited = Some(false);
+    Ok(registration)
 }
 
-/// Writes the echo registration (as `cargo xtask registration generate` would); returns the
-/// `as_token`, which the driver needs to act as the appservice.
-fn write_registration(path: &Path, as_url: &str) -> Result<String> {
-    let args = echo_registration_args(as_url, path);
-    let registration = registration::build_registration(&args)?;
+/// Writes the echo registration (mode 0600); returns the `as_token`, which the driver needs to
+/// act as the appservice.
+fn write_registration_file(path: &Path, as_url: &str) -> Result<String> {
+    let registration = echo_registration(as_url)?;
     let problems: Vec<String> = registration
         .check(&appservice_types::CheckOptions::new().server_name(SERVER_NAME))
         .iter()
@@ -254,8 +234,7 @@ fn write_registration(path: &Path, as_url: &str) -> Result<String> {
         .collect();
     // Not one warning, on any homeserver profile: what `generate --prefix` writes is clean.
     ensure!(problems.is_empty(), "the echo registration has problems: {}", problems.join("; "));
-    let yaml = registration.to_yaml().context("cannot serialize the registration")?;
-    registration::write_private_file(path, yaml.as_bytes(), false)?;
+    write_registration(path, &registration, false)?;
     Ok(registration.as_token.expose().to_owned())
 }
 
@@ -290,8 +269,8 @@ fn write_synapse_config(
          disable_existing_loggers: false\n"
     );
     fs::write(run_dir.join("log.config"), log_config)?;
-    let macaroon = registration::generate_token()?;
-    let form = registration::generate_token()?;
+    let (macaroon, form) = (generate_token()?, generate_token()?);
+    let (macaroon, form) = (macaroon.expose(), form.expose());
     let rate = "{per_second: 1000, burst_count: 1000}";
     let config = format!(
         "# Throwaway config of `cargo xtask interop`.\n\
@@ -324,7 +303,7 @@ fn write_synapse_config(
         registration = registration.display(),
     );
     let path = run_dir.join("homeserver.yaml");
-    registration::write_private_file(&path, config.as_bytes(), false)?;
+    write_private_file(&path, config.as_bytes(), false)?;
     Ok(())
 }
 
@@ -348,8 +327,7 @@ mod tests {
 
     #[test]
     fn the_echo_registration_is_valid_and_exclusive() {
-        let args = echo_registration_args("http://127.0.0.1:9", Path::new("unused.yaml"));
-        let registration = registration::build_registration(&args).unwrap();
+        let registration = echo_registration("http://127.0.0.1:9").unwrap();
         let options = appservice_types::CheckOptions::new().server_name(SERVER_NAME);
         let diagnostics = registration.check(&options);
         assert!(diagnostics.is_empty(), "{diagnostics:?}");

@@ -5,12 +5,12 @@
 //! * `cargo xtask ci [JOB]...` runs the CI jobs (see [`ci`]).
 //! * `cargo xtask deps` runs the dependency guards (see [`deps`]).
 //! * `cargo xtask registration check|generate ...` lints or creates an appservice registration file
-//!   (see [`registration`]).
+//!   (the `appservice registration` command of `appservice-cli`, same code).
 //! * `cargo xtask conformance [ARGS]...` runs the conformance suite (see [`conformance`]).
-//! * `cargo xtask bench [--quick] [--json FILE]` runs the load test (see [`bench`](mod@bench)).
+//! * `cargo xtask bench [--quick] [--json FILE] ...` runs the load test (see [`bench`](mod@bench)).
 //! * `cargo xtask interop` runs `echo-appservice` against a real Synapse (see [`interop`]).
 //!
-//! Argument parsing is hand-rolled on purpose, to keep this crate's dependency list short.
+//! The command line is `clap`'s: `--help` works on every subcommand.
 
 // xtask is a command-line tool: printing to stdout is its job.
 #![allow(clippy::print_stdout)]
@@ -20,7 +20,6 @@ mod ci;
 mod conformance;
 mod deps;
 mod interop;
-mod registration;
 
 use std::{
     ffi::OsString,
@@ -28,39 +27,55 @@ use std::{
     process::ExitCode,
 };
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
+use appservice_cli::registration::RegistrationCommand;
+use clap::Parser;
 
-const USAGE: &str = "\
-Usage: cargo xtask <COMMAND>
+/// Project automation for appservice-rs: what CI runs, runnable locally.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-Commands:
-  ci [JOB]...            Run CI jobs (default: all, in the order fmt clippy deps wasm test conformance doc deny).
-                         Jobs: fmt, clippy, deps, wasm, test, conformance, doc, deny.
-  deps                   Check that library crates do not depend on forbidden crates.
-  registration check FILE [--server-name NAME]
-                         Lint an appservice registration file (YAML or JSON).
-  registration generate --id ID --url URL --localpart LOCALPART --output FILE
-                        [--users REGEX]... [--aliases REGEX]... [--rooms REGEX]...
-                        [--non-exclusive] [--receive-ephemeral] [--protocol P]...
-                        [--rate-limited true|false] [--force]
-                         Write a new registration file with fresh random tokens (mode 0600).
-  conformance [ARGS]...  Build echo-appservice and the conformance runner, and run the suite against
-                         our stack; `--url URL --hs-token TOKEN` runs it against any appservice;
-                         `coverage [--update|--check]` checks the checklist coverage. See
-                         docs/conformance.md (`cargo xtask conformance --help` for every flag).
-  bench [--quick] [--reps N] [--json FILE] [--dir DIR] [--alt BIN]
-                         Build appservice-bench in release mode and run the load test: our server
-                         (memory and file store) against an HTTP floor and a parse floor, ratios
-                         of medians (docs/performance.md). Micro benchmarks: cargo bench -p appservice-bench.
-  interop                Install Synapse into a venv under target/ if missing (needs python3 and PyPI),
-                         run echo-appservice against it on 127.0.0.1 and check what a user sees
-                         (xtask/interop/scenarios.py). Logs: target/interop/run-*/.
-  help                   Print this message.
-";
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Run CI jobs (default: all, in the order fmt clippy deps wasm test conformance doc deny).
+    Ci {
+        /// The jobs to run, in this order.
+        #[arg(value_name = "JOB")]
+        jobs: Vec<ci::Job>,
+    },
+    /// Check that library crates do not depend on forbidden crates.
+    Deps,
+    /// Lint or create an appservice registration file (the `appservice registration` command).
+    Registration {
+        #[command(subcommand)]
+        command: RegistrationCommand,
+    },
+    /// Build echo-appservice and the conformance runner, and run the suite against our stack;
+    /// `--url URL --hs-token TOKEN` runs it against any appservice; `coverage [--update|--check]`
+    /// checks the checklist coverage (docs/conformance.md). Every argument goes to the runner:
+    /// `cargo xtask conformance --help` prints its flags.
+    #[command(disable_help_flag = true)]
+    Conformance {
+        /// The runner's arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+        args: Vec<String>,
+    },
+    /// Build appservice-bench in release mode and run the load test: our server against an HTTP
+    /// floor and a parse floor, ratios of medians (docs/performance.md). Micro benchmarks:
+    /// `cargo bench -p appservice-bench`.
+    Bench(bench::BenchArgs),
+    /// Install Synapse into a venv under target/ if missing (needs python3 and PyPI), run
+    /// echo-appservice against it on 127.0.0.1 and check what a user sees
+    /// (xtask/interop/scenarios.py). Logs: target/interop/run-*/.
+    Interop,
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(&args) {
+    match run(Cli::parse().command) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -69,30 +84,16 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: &[String]) -> Result<ExitCode> {
-    let Some((command, rest)) = args.split_first() else {
-        print!("{USAGE}");
-        return Ok(ExitCode::FAILURE);
-    };
-    match command.as_str() {
-        "ci" => ci::run(rest).map(|()| ExitCode::SUCCESS),
-        "deps" => {
-            if let Some(extra) = rest.first() {
-                bail!("`deps` takes no arguments, got `{extra}`\n\n{USAGE}");
-            }
-            deps::run().map(|()| ExitCode::SUCCESS)
+fn run(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Ci { jobs } => ci::run(&jobs).map(|()| ExitCode::SUCCESS),
+        Command::Deps => deps::run().map(|()| ExitCode::SUCCESS),
+        Command::Registration { command } => Ok(appservice_cli::registration::run(&command)?),
+        Command::Bench(args) => bench::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Interop => interop::run(),
+        Command::Conformance { args } => {
+            conformance::run(&args).map(|code| ExitCode::from(u8::try_from(code).unwrap_or(1)))
         }
-        "registration" => registration::run(rest),
-        "bench" => bench::run(rest).map(|()| ExitCode::SUCCESS),
-        "interop" => interop::run(rest),
-        "conformance" => {
-            conformance::run(rest).map(|code| ExitCode::from(u8::try_from(code).unwrap_or(1)))
-        }
-        "help" | "-h" | "--help" => {
-            print!("{USAGE}");
-            Ok(ExitCode::SUCCESS)
-        }
-        other => bail!("unknown command `{other}`\n\n{USAGE}"),
     }
 }
 
@@ -107,4 +108,45 @@ fn project_root() -> Result<PathBuf> {
 /// The cargo binary to call: `$CARGO` (set by `cargo run`), or `cargo` from `PATH`.
 fn cargo() -> OsString {
     std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn arguments_parse_as_before() {
+        let parse = |args: &[&str]| Cli::try_parse_from(["xtask"].iter().chain(args));
+        let Command::Ci { jobs } = parse(&["ci", "test", "fmt"]).unwrap().command else {
+            panic!("not ci");
+        };
+        assert_eq!(jobs, [ci::Job::Test, ci::Job::Fmt]);
+        let Command::Conformance { args } =
+            parse(&["conformance", "--url", "http://as", "--help"]).unwrap().command
+        else {
+            panic!("not conformance");
+        };
+        assert_eq!(args, ["--url", "http://as", "--help"]);
+        assert!(matches!(
+            parse(&["bench", "--quick", "--reps=2", "--json", "f"]).unwrap().command,
+            Command::Bench(_)
+        ));
+        for bad in [
+            &["ci", "lint"][..],
+            &["deps", "extra"],
+            &["bench", "--reps", "0"],
+            &["bench", "--fast"],
+            &["interop", "now"],
+        ] {
+            let err = parse(bad).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad:?}");
+        }
+    }
 }

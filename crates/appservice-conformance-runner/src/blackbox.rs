@@ -24,7 +24,7 @@
 //! passes when one of its matchers was seen. A matcher: `method`, `path_contains`,
 //! `query_contains`, `authorization`, `body_subset`.
 
-use std::{collections::BTreeMap, path::Path, time::Instant};
+use std::{collections::BTreeMap, time::Instant};
 
 use appservice_fake_hs::Profile;
 use bytes::Bytes;
@@ -47,16 +47,17 @@ pub(crate) struct Target {
     pub(crate) profile: Profile,
 }
 
-/// Loads `fixtures/conformance/*.json` (not `uncovered.json`), sorted, checking the metadata.
-pub(crate) fn load(dir: &Path) -> anyhow::Result<Vec<(String, Value)>> {
+/// Loads the cases of `fixtures/conformance/` from `(file name, contents)` pairs (not
+/// `uncovered.json`), sorted, checking the metadata.
+pub(crate) fn load<'a>(
+    files: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> anyhow::Result<Vec<(String, Value)>> {
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+    for (name, text) in files {
+        let name = name.to_owned();
         if !name.ends_with(".json") || name == "uncovered.json" {
             continue;
         }
-        let text = std::fs::read_to_string(&path)?;
         let case: Value =
             serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
         let canonical = serde_json::to_string_pretty(&case)? + "\n";

@@ -55,11 +55,15 @@ pub(crate) fn parse_markdown(text: &str) -> Vec<Item> {
     out
 }
 
+/// The checklist of the repository's `fixtures/checklist.json`.
 pub(crate) fn load() -> anyhow::Result<Vec<Item>> {
     let path = root().join("fixtures/checklist.json");
-    let v: Value = serde_json::from_str(
-        &std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?,
-    )?;
+    parse_checklist(&std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?)
+}
+
+/// The items of a `checklist.json`.
+pub(crate) fn parse_checklist(text: &str) -> anyhow::Result<Vec<Item>> {
+    let v: Value = serde_json::from_str(text)?;
     Ok(v["items"]
         .as_array()
         .into_iter()
@@ -94,27 +98,45 @@ pub(crate) fn update_checklist(markdown: &Path) -> anyhow::Result<usize> {
     Ok(items.len())
 }
 
-/// Every checklist ID cited by a fixture, with the fixtures citing it.
+/// The areas of `fixtures/` whose files cite checklist items.
+pub(crate) const AREAS: [&str; 5] =
+    ["registration", "transactions", "dispatch", "client", "conformance"];
+
+/// Every checklist ID cited by a fixture of the repository, with the fixtures citing it.
 pub(crate) fn citations() -> anyhow::Result<BTreeMap<String, Vec<String>>> {
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for area in ["registration", "transactions", "dispatch", "client", "conformance"] {
+    let mut files = Vec::new();
+    for area in AREAS {
         let dir = root().join("fixtures").join(area);
         for entry in std::fs::read_dir(&dir).with_context(|| format!("{}", dir.display()))? {
             let path = entry?.path();
             if path.extension().is_none_or(|e| e != "json") {
                 continue;
             }
-            let Ok(v) = serde_json::from_str::<Value>(&std::fs::read_to_string(&path)?) else {
-                continue;
-            };
-            let name =
-                format!("{area}/{}", path.file_name().and_then(|n| n.to_str()).unwrap_or_default());
-            for id in v["checklist"].as_array().into_iter().flatten().filter_map(Value::as_str) {
-                out.entry(id.to_owned()).or_default().push(name.clone());
-            }
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            files.push((format!("{area}/{name}"), std::fs::read_to_string(&path)?));
         }
     }
-    Ok(out)
+    Ok(citations_in(files.iter().map(|(name, text)| (name.as_str(), text.as_str()))))
+}
+
+/// Every checklist ID cited by `files` (`(area/name, contents)`; files outside [`AREAS`] and
+/// files that are not JSON are ignored), with the files citing it.
+pub(crate) fn citations_in<'a>(
+    files: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, text) in files {
+        if !name.split_once('/').is_some_and(|(area, _)| AREAS.contains(&area)) {
+            continue;
+        }
+        let Ok(v) = serde_json::from_str::<Value>(text) else {
+            continue;
+        };
+        for id in v["checklist"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+            out.entry(id.to_owned()).or_default().push(name.to_owned());
+        }
+    }
+    out
 }
 
 /// Reasons for testable items without a case.

@@ -134,7 +134,7 @@ pub(crate) fn print_coverage(
     );
 }
 
-pub(crate) fn write_json(path: &str, results: &[CaseResult]) -> anyhow::Result<()> {
+pub(crate) fn write_json(path: &std::path::Path, results: &[CaseResult]) -> anyhow::Result<()> {
     let t = totals(results);
     let doc = json!({
         "passed": t.passed, "warned": t.warned, "failed": t.failed, "skipped": t.skipped,

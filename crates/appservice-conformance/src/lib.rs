@@ -1,6 +1,7 @@
 //! Conformance vectors for Matrix application services, shared by the tests of every crate (and
 //! later by `cargo xtask conformance`): loading `fixtures/dispatch/`, building the requests,
-//! checking the responses, and [`handler::Recorder`], a scriptable handler that records its calls.
+//! checking the responses, [`handler::Recorder`], a scriptable handler that records its calls,
+//! and [`tiny_appservice`], a small appservice in Python with known bugs for the black-box suite.
 //!
 //! Not published: it is test support.
 //!
@@ -23,3 +24,4 @@
 
 pub mod cases;
 pub mod handler;
+pub mod tiny_appservice;

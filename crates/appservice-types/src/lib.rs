@@ -15,7 +15,9 @@
 //! * [`transaction::Transaction`]: a lazy, lenient transaction body (stable and unstable keys,
 //!   one malformed event never fails the others, unknown keys kept);
 //! * [`MatrixError`]: the spec's `{"errcode", "error"}` error with its HTTP status;
-//! * [`Secret`]: tokens that never appear in `Debug`/`Display`, compared in constant time.
+//! * [`Secret`]: tokens that never appear in `Debug`/`Display`, compared in constant time;
+//! * `generate` (feature `generate`): new registrations with fresh tokens, written to files
+//!   of mode 0600.
 //!
 //! # Example: validate a registration and match user IDs
 //!
@@ -56,6 +58,8 @@ pub mod check;
 pub mod diagnostic;
 pub mod ephemeral;
 pub mod error;
+#[cfg(feature = "generate")]
+pub mod generate;
 pub mod homeserver;
 pub mod interest;
 pub mod namespace;

@@ -27,7 +27,7 @@ mod mapping;
 mod run;
 
 pub use appservice::{default_database_path, load_registration};
-pub use args::{Args, ArgsError, Command, USAGE};
+pub use args::Args;
 pub use handler::EchoHandler;
 pub use mapping::{PREFIX, echo_txn_id, escape_localpart, virtual_localpart};
 pub use run::{FAIL_TRANSACTIONS_ENV, appservice, dispatcher_config, run, service_config};

@@ -2,25 +2,13 @@
 
 use std::process::ExitCode;
 
-use echo_appservice::{Args, Command, USAGE};
+use clap::Parser as _;
+use echo_appservice::Args;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let args = match Args::parse(std::env::args_os().skip(1)) {
-        Ok(Command::Run(args)) => args,
-        Ok(Command::Help) => {
-            #[allow(clippy::print_stdout, reason = "--help prints the usage")]
-            {
-                print!("{USAGE}");
-            }
-            return ExitCode::SUCCESS;
-        }
-        Ok(_) => return ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("error: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    // A bad command line prints clap's usage error and exits 2; `--help` exits 0.
+    let args = Args::parse();
     // Colours only on a terminal (and never with NO_COLOR): log files get plain text.
     let colour = std::io::IsTerminal::is_terminal(&std::io::stdout())
         && std::env::var_os("NO_COLOR").is_none();

@@ -8,6 +8,7 @@
 
 #![allow(clippy::unwrap_used)] // Test code: a panic is the failure report.
 
+mod cli;
 mod delivery;
 mod echo;
 mod mock;

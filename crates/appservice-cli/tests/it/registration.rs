@@ -1,35 +1,8 @@
-//! End-to-end test of `xtask registration generate` and `check`, through the real binary.
+//! `appservice registration generate` and `check`, through the binary.
 
-use std::{
-    os::unix::fs::PermissionsExt as _,
-    path::{Path, PathBuf},
-    process::{Command, Output},
-    time::{SystemTime, UNIX_EPOCH},
-};
+use std::{os::unix::fs::PermissionsExt as _, path::Path, process::Output};
 
-/// A fresh, empty directory under the system temp dir; removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let nanos =
-            SystemTime::now().duration_since(UNIX_EPOCH).expect("clock before 1970").as_nanos();
-        let dir =
-            std::env::temp_dir().join(format!("xtask-test-{name}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir(&dir).expect("cannot create temp dir");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn xtask(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask")).args(args).output().expect("cannot run xtask")
-}
+use crate::{appservice, text};
 
 fn generate(output: &Path, extra: &[&str]) -> Output {
     let mut args = vec![
@@ -51,7 +24,7 @@ fn generate(output: &Path, extra: &[&str]) -> Output {
         output.to_str().expect("non-UTF-8 temp path"),
     ];
     args.extend_from_slice(extra);
-    xtask(&args)
+    appservice(args)
 }
 
 fn mode(path: &Path) -> u32 {
@@ -65,18 +38,10 @@ fn yaml_value(yaml: &str, key: &str) -> String {
     line[prefix.len()..].trim().trim_matches(|c| c == '"' || c == '\'').to_owned()
 }
 
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 #[test]
-fn generate_writes_private_file_that_passes_check() {
-    let dir = TempDir::new("generate");
-    let file = dir.0.join("registration.yaml");
+fn generate_writes_a_private_file_that_passes_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("registration.yaml");
 
     let generated = generate(&file, &[]);
     assert!(generated.status.success(), "{}", text(&generated));
@@ -92,22 +57,51 @@ fn generate_writes_private_file_that_passes_check() {
     }
     assert_ne!(as_token, hs_token);
 
-    let checked = xtask(&["registration", "check", file.to_str().unwrap()]);
+    let checked = appservice(["registration", "check", file.to_str().unwrap()]);
     let report = text(&checked);
-    assert!(checked.status.success(), "{report}");
+    assert_eq!(checked.status.code(), Some(0), "{report}");
     assert!(report.contains("0 error(s)"), "{report}");
     assert!(!report.contains(as_token.as_str()) && !report.contains(hs_token.as_str()));
 }
 
 #[test]
+fn generate_with_a_prefix_is_clean_on_every_homeserver_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("registration.yaml");
+    let generated = appservice([
+        "registration",
+        "generate",
+        "--id=echo",
+        "--url=http://127.0.0.1:8009",
+        "--localpart=_echo_bot",
+        "--server-name=example.org",
+        "--prefix=_echo_",
+        "--rate-limited=false",
+        "--output",
+        file.to_str().unwrap(),
+    ]);
+    assert!(generated.status.success(), "{}", text(&generated));
+    let checked = appservice([
+        "registration",
+        "check",
+        file.to_str().unwrap(),
+        "--server-name",
+        "example.org",
+        "--homeserver-profile",
+        "all",
+    ]);
+    assert_eq!(text(&checked).trim(), "0 error(s), 0 warning(s)");
+}
+
+#[test]
 fn generate_refuses_to_overwrite_without_force() {
-    let dir = TempDir::new("overwrite");
-    let file = dir.0.join("registration.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("registration.yaml");
     std::fs::write(&file, "keep me").unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
 
     let refused = generate(&file, &[]);
-    assert!(!refused.status.success());
+    assert_eq!(refused.status.code(), Some(1));
     assert!(text(&refused).contains("--force"), "{}", text(&refused));
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
 
@@ -119,22 +113,26 @@ fn generate_refuses_to_overwrite_without_force() {
 
 #[test]
 fn generate_refuses_a_registration_with_errors() {
-    let dir = TempDir::new("invalid");
-    let file = dir.0.join("registration.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("registration.yaml");
     let refused = generate(&file, &["--users", "@_irc_(unclosed:example\\.org"]);
-    assert!(!refused.status.success(), "{}", text(&refused));
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
     assert!(text(&refused).contains("error["), "{}", text(&refused));
     assert!(!file.exists());
 }
 
 #[test]
-fn check_fails_on_errors() {
-    let dir = TempDir::new("check");
-    let file = dir.0.join("registration.yaml");
+fn check_fails_on_errors_and_on_a_missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("registration.yaml");
     std::fs::write(&file, "id: x\nurl: null\n").unwrap();
-    let checked = xtask(&["registration", "check", file.to_str().unwrap()]);
-    assert!(!checked.status.success());
+    let checked = appservice(["registration", "check", file.to_str().unwrap()]);
+    assert_eq!(checked.status.code(), Some(1));
     let report = text(&checked);
     assert!(report.contains("error["), "{report}");
     assert!(report.lines().any(|line| line.ends_with("warning(s)")), "{report}");
+
+    let missing = appservice(["registration", "check", "/nonexistent/registration.yaml"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(text(&missing).starts_with("error: cannot read /nonexistent/registration.yaml"));
 }
