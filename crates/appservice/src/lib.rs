@@ -59,7 +59,10 @@
 
 #[cfg(feature = "server")]
 mod error;
+mod names;
 pub mod prelude;
+
+pub use names::{derived_txn_id, escape_localpart};
 
 #[cfg(feature = "server")]
 pub use error::{Error, ErrorKind};

@@ -44,12 +44,7 @@ pub fn default_database_path(registration_file: &Path, id: &str) -> PathBuf {
     for byte in id.bytes() {
         match byte {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => name.push(char::from(byte)),
-            _ => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                name.push('=');
-                name.push(char::from(HEX[usize::from(byte >> 4)]));
-                name.push(char::from(HEX[usize::from(byte & 15)]));
-            }
+            _ => crate::names::push_hex(&mut name, '=', byte),
         }
     }
     name.push_str(".db");
