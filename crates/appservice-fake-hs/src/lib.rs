@@ -47,9 +47,11 @@ mod ping;
 pub mod profile;
 mod recorded;
 mod server;
+mod small;
 
 pub use delivery::{Delivery, Sent};
 pub use ping::{ping_back, ping_reply};
 pub use profile::Profile;
 pub use recorded::{Recorded, Reply};
 pub use server::{FakeHomeserver, Respond};
+pub use small::{SentMessage, SmallHomeserver};

@@ -2,7 +2,7 @@
 
 use appservice::{ErrorKind, prelude::*};
 
-use crate::{AS_TOKEN, HS_TOKEN, homeserver::Small, registration_yaml};
+use crate::{AS_TOKEN, HS_TOKEN, registration_yaml};
 
 fn registration(url: &str) -> ValidatedRegistration {
     ValidatedRegistration::parse(&registration_yaml(url)).unwrap()
@@ -14,7 +14,7 @@ fn assert_no_token(message: &str) {
 
 #[tokio::test]
 async fn no_url_and_no_listen_address_is_a_listen_error() {
-    let (homeserver, _) = Small::start(false).await;
+    let homeserver = crate::homeserver(false).await;
     let error = Builder::new(registration("null"), homeserver.url())
         .server_name("example.org".try_into().unwrap())
         .memory_store()
@@ -27,7 +27,7 @@ async fn no_url_and_no_listen_address_is_a_listen_error() {
 
 #[tokio::test]
 async fn no_store_without_a_registration_file_is_a_store_error() {
-    let (homeserver, _) = Small::start(false).await;
+    let homeserver = crate::homeserver(false).await;
     let error = Builder::new(registration("http://127.0.0.1:1"), homeserver.url())
         .server_name("example.org".try_into().unwrap())
         .start()
@@ -39,7 +39,7 @@ async fn no_store_without_a_registration_file_is_a_store_error() {
 
 #[tokio::test]
 async fn a_bad_database_url_is_a_store_error_without_the_password() {
-    let (homeserver, _) = Small::start(false).await;
+    let homeserver = crate::homeserver(false).await;
     let error = Builder::new(registration("http://127.0.0.1:1"), homeserver.url())
         .server_name("example.org".try_into().unwrap())
         .database("mysql://user:hunter2@localhost/db")
@@ -53,7 +53,7 @@ async fn a_bad_database_url_is_a_store_error_without_the_password() {
 
 #[tokio::test]
 async fn a_failed_whoami_is_a_server_name_error_that_says_what_to_do() {
-    let (homeserver, _) = Small::start(true).await;
+    let homeserver = crate::homeserver(true).await;
     let error = Builder::new(registration("http://127.0.0.1:1"), homeserver.url())
         .memory_store()
         .start()

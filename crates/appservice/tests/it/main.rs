@@ -4,7 +4,6 @@
 #![allow(clippy::unwrap_used)] // Test code: a panic is the failure report.
 
 mod errors;
-mod homeserver;
 mod run;
 
 use std::time::Duration;
@@ -25,6 +24,25 @@ pub(crate) fn registration_yaml(url: &str) -> String {
          sender_localpart: _facade_bot\nnamespaces:\n  users:\n    - exclusive: true\n      \
          regex: '^@_facade_.*:example\\.org$'\n"
     )
+}
+
+/// A small homeserver whose bot is the test registration's; its `whoami` fails with
+/// `whoami_fails`.
+pub(crate) async fn homeserver(whoami_fails: bool) -> appservice_fake_hs::SmallHomeserver {
+    let homeserver = appservice_fake_hs::SmallHomeserver::start(
+        appservice_fake_hs::Profile::Synapse,
+        "@_facade_bot:example.org",
+        HS_TOKEN,
+    )
+    .await
+    .unwrap();
+    if whoami_fails {
+        homeserver.whoami(
+            401,
+            serde_json::json!({"errcode": "M_UNKNOWN_TOKEN", "error": "Unrecognised access token"}),
+        );
+    }
+    homeserver
 }
 
 /// A port nobody listens on right now.

@@ -13,7 +13,7 @@ use appservice::prelude::*;
 use serde_json::json;
 use tokio::sync::oneshot;
 
-use crate::{HS_TOKEN, call, free_port, homeserver::Small, message, registration_yaml};
+use crate::{HS_TOKEN, call, free_port, message, registration_yaml};
 
 /// Counts events and pings; each event takes `delay`.
 #[derive(Clone, Default)]
@@ -49,12 +49,12 @@ async fn eventually(what: &str, condition: impl Fn() -> bool) {
 
 #[tokio::test]
 async fn from_a_file_it_serves_pings_and_remembers_transactions_across_a_restart() {
-    let (homeserver, small) = Small::start(false).await;
+    let homeserver = crate::homeserver(false).await;
     let dir = tempfile::tempdir().unwrap();
     let url = format!("http://127.0.0.1:{}", free_port());
     let path = dir.path().join("facade.yaml");
     std::fs::write(&path, registration_yaml(&url)).unwrap();
-    small.appservice_at(url.clone());
+    homeserver.appservice(url.clone());
     let body = json!({"events": [message("$one")]}).to_string();
     let txn = format!("{url}/_matrix/app/v1/transactions/1");
 
@@ -90,7 +90,7 @@ async fn from_a_file_it_serves_pings_and_remembers_transactions_across_a_restart
 
 #[tokio::test]
 async fn a_router_is_served_beside_the_appservice_and_shutdown_drains() {
-    let (homeserver, small) = Small::start(false).await;
+    let homeserver = crate::homeserver(false).await;
     let registration = ValidatedRegistration::parse(&registration_yaml("null")).unwrap();
     let bridge = Builder::new(registration, homeserver.url())
         .server_name("example.org".try_into().unwrap())
@@ -101,7 +101,7 @@ async fn a_router_is_served_beside_the_appservice_and_shutdown_drains() {
         .await
         .unwrap();
     let url = format!("http://{}", bridge.local_addr().unwrap());
-    small.appservice_at(url.clone());
+    homeserver.appservice(url.clone());
     let handler = Counter { delay: Duration::from_millis(500), ..Counter::default() };
     let routes = axum::Router::new().route("/hello", axum::routing::get(|| async { "hi" }));
     let (stop, stopped) = oneshot::channel::<()>();
