@@ -62,6 +62,7 @@ mod error;
 mod names;
 pub mod prelude;
 
+pub use appservice_types::BoxError;
 pub use names::{derived_txn_id, escape_localpart};
 
 #[cfg(feature = "server")]

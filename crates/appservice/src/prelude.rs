@@ -3,6 +3,9 @@
 pub use appservice_dispatch::{
     Event, EventHook, Handler, HandlerError, Hooked, TransactionContext,
 };
+/// The timestamp's integer type (`MilliSecondsSinceUnixEpoch(UInt)`).
+pub use js_int::UInt;
+
 pub use appservice_types::{
     ErrorCode, MatrixError, ValidatedRegistration,
     transaction::{EventEnvelope, RawEvent},
