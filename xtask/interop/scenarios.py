@@ -6,7 +6,8 @@ they see, plus the echo's log (debug level, no colours) for what only the appser
 
 Environment (set by xtask): INTEROP_HS_URL, INTEROP_AS_ID, INTEROP_AS_TOKEN,
 INTEROP_SHARED_SECRET, INTEROP_SERVER_NAME, INTEROP_ECHO_LOG, INTEROP_SYNAPSE_LOG,
-INTEROP_IDENTITY_CHECK, INTEROP_REPLICA_LOGS (comma-separated).
+INTEROP_IDENTITY_CHECK, INTEROP_REPLICA_LOGS (comma-separated), INTEROP_WEBHOOK_URL and
+INTEROP_WEBHOOK_TOKEN (the webhook bridge, examples/webhook: scenario 12).
 
 The echo is restarted through xtask: a line `@control echo stop|kill|start [fail=N]` on stdout,
 answered by `ok` or `error: ...` on stdin. The replica scenarios (9-11) use
@@ -38,6 +39,8 @@ SERVER = os.environ["INTEROP_SERVER_NAME"]
 ECHO_LOG = os.environ["INTEROP_ECHO_LOG"]
 SYNAPSE_LOG = os.environ["INTEROP_SYNAPSE_LOG"]
 IDENTITY_CHECK = os.environ["INTEROP_IDENTITY_CHECK"]
+WEBHOOK_URL = os.environ.get("INTEROP_WEBHOOK_URL")
+WEBHOOK_TOKEN = os.environ.get("INTEROP_WEBHOOK_TOKEN")
 REPLICA_LOGS = os.environ["INTEROP_REPLICA_LOGS"].split(",")
 
 BOT = f"@_echo_bot:{SERVER}"
@@ -531,6 +534,56 @@ def s11_postgres_restart():
          f"during the restart and retried; {reruns} events handled again")
 
 
+def webhook(method, path, body=None):
+    """One call to the webhook bridge's own API; returns (status, JSON body)."""
+    req = urllib.request.Request(WEBHOOK_URL + path, method=method,
+                                 data=None if body is None else json.dumps(body).encode())
+    req.add_header("Content-Type", "application/json")
+    req.add_header("Authorization", f"Bearer {WEBHOOK_TOKEN}")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
+
+
+def s12_webhook():
+    """The webhook bridge: a post appears in the channel's room as the puppet, dated with the
+    post's timestamp; a Matrix reply there comes back out of the bridge."""
+    check(WEBHOOK_URL and WEBHOOK_TOKEN, "no webhook bridge: INTEROP_WEBHOOK_URL is not set")
+    ts = int(time.time() * 1000) - 3_600_000  # an hour ago: clearly the post's, not "now"
+    status, answer = webhook("POST", "/webhook/interop", {
+        "username": "Dora", "text": "hello from the webhook", "ts": ts, "id": "post-1"})
+    check(status == 200, f"the webhook post answered {status} {answer}")
+    event_id = answer["event_id"]
+    carol = register_user("webhook_carol")
+    alias = f"#_webhook_interop:{SERVER}"
+    _, joined = request("POST", f"/_matrix/client/v3/join/{quote(alias)}", carol, {})
+    room_id = joined["room_id"]
+    event = get_event(carol, room_id, event_id)
+    puppet = f"@_webhook__dora:{SERVER}"
+    check(event["sender"] == puppet, f"sent by {event['sender']}, expected {puppet}")
+    check(event["origin_server_ts"] == ts, f"dated {event['origin_server_ts']}, expected {ts}")
+    check(event["content"].get("body") == "hello from the webhook", f"content {event['content']}")
+    _, profile = request("GET", f"/_matrix/client/v3/profile/{quote(puppet)}/displayname", carol)
+    check(profile.get("displayname") == "Dora", f"the puppet's display name is {profile}")
+    # The same post again (the sender retried): the same event, not a second message.
+    status, again = webhook("POST", "/webhook/interop", {
+        "username": "Dora", "text": "hello from the webhook", "ts": ts, "id": "post-1"})
+    check(status == 200 and again["event_id"] == event_id, f"a retried post gave {again}")
+    reply_id = send_text(carol, room_id, "hello Dora")
+
+    def collected():
+        status, out = webhook("GET", "/webhook/interop/messages")
+        return status == 200 and [m for m in out if m["event_id"] == reply_id]
+    found = poll("the reply collected by the bridge", collected, timeout=30)
+    check(found[0]["sender"] == f"@webhook_carol:{SERVER}", f"collected {found}")
+    check(found[0]["text"] == "hello Dora", f"collected {found}")
+    bodies = [e["content"].get("body") for e in messages(carol, room_id)]
+    check(bodies.count("hello from the webhook") == 1, f"room messages {bodies}")
+    info(f"post {event_id} as {puppet}; reply {reply_id} collected back")
+
+
 SCENARIOS = [
     ("1-echo", s1_echo),
     ("2-ephemeral", s2_ephemeral),
@@ -543,6 +596,7 @@ SCENARIOS = [
     ("9-two-replicas-on-postgres", s9_replicas),
     ("10-replica-sigkill", s10_replica_sigkill),
     ("11-postgres-restart", s11_postgres_restart),
+    ("12-webhook-bridge", s12_webhook),
 ]
 
 

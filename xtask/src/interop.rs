@@ -33,6 +33,7 @@ use anyhow::{Context as _, Result, ensure};
 
 mod children;
 mod replicas;
+mod webhook;
 
 use self::children::{Children, Paths};
 use appservice_types::{
@@ -64,17 +65,22 @@ pub(crate) fn run() -> Result<ExitCode> {
     let python = ensure_venv(&interop.join("venv"))?;
     build(&root)?;
     let echo_bin = target.join("debug").join("echo-appservice");
+    let webhook_bin = target.join("debug").join("webhook-bridge");
     let identity_check = target.join("debug").join("examples").join("identity_check");
 
     let run_dir = new_run_dir(&interop)?;
     println!("==> interop: run directory {}", run_dir.display());
-    let (hs_port, as_port) = free_ports()?;
+    let [hs_port, as_port, webhook_port] = free_ports()?;
     let hs_url = format!("http://127.0.0.1:{hs_port}");
     let as_url = format!("http://127.0.0.1:{as_port}");
+    let webhook_url = format!("http://127.0.0.1:{webhook_port}");
     let registration_file = run_dir.join("echo.yaml");
-    let as_token = write_registration_file(&registration_file, &as_url)?;
+    let as_token = write_registration_file(&registration_file, &echo_registration(&as_url)?)?;
+    let webhook_registration = run_dir.join("webhook.yaml");
+    write_registration_file(&webhook_registration, &webhook::registration(&webhook_url)?)?;
     let shared_secret = generate_token()?.expose().to_owned();
-    write_synapse_config(&python, &run_dir, hs_port, &registration_file, &shared_secret)?;
+    let registrations = [registration_file.as_path(), webhook_registration.as_path()];
+    write_synapse_config(&python, &run_dir, hs_port, &registrations, &shared_secret)?;
 
     let mut children = Children::new(Paths {
         run_dir: run_dir.clone(),
@@ -82,10 +88,17 @@ pub(crate) fn run() -> Result<ExitCode> {
         registration: registration_file,
         hs_url,
         as_url,
+        webhook: children::WebhookPaths {
+            bin: webhook_bin,
+            registration: webhook_registration,
+            url: webhook_url,
+            token: generate_token()?.expose().to_owned(),
+        },
     });
     let outcome = (|| -> Result<bool> {
         children.start_synapse(&python)?;
         children.start_echo(0)?;
+        children.start_webhook()?;
         children.run_driver(&python, &root, &as_token, &shared_secret, &identity_check)
     })();
     children.stop_all();
@@ -161,7 +174,8 @@ fn ensure_venv(venv: &Path) -> Result<PathBuf> {
     Ok(python)
 }
 
-/// Builds the echo and the typed-error check (`appservice-client`'s `identity_check` example).
+/// Builds the echo, the webhook bridge and the typed-error check (`appservice-client`'s
+/// `identity_check` example).
 fn build(root: &Path) -> Result<()> {
     let args = [
         "build",
@@ -169,9 +183,13 @@ fn build(root: &Path) -> Result<()> {
         "-p",
         "echo-appservice",
         "-p",
+        "webhook-bridge",
+        "-p",
         "appservice-client",
         "--bin",
         "echo-appservice",
+        "--bin",
+        "webhook-bridge",
         "--example",
         "identity_check",
     ];
@@ -203,11 +221,16 @@ fn new_run_dir(interop: &Path) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// Two free loopback ports (Synapse's client listener, the echo), found by binding port 0.
-fn free_ports() -> Result<(u16, u16)> {
-    let first = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-    let second = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-    Ok((first.local_addr()?.port(), second.local_addr()?.port()))
+/// Distinct free loopback ports (Synapse's client listener, the echo, the webhook bridge),
+/// found by binding port 0 (all bound at once, so they differ).
+fn free_ports<const N: usize>() -> Result<[u16; N]> {
+    let listeners: Vec<TcpListener> =
+        (0..N).map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0))).collect::<Result<_, _>>()?;
+    let mut ports = [0; N];
+    for (port, listener) in ports.iter_mut().zip(&listeners) {
+        *port = listener.local_addr()?.port();
+    }
+    Ok(ports)
 }
 
 /// The echo registration, with fresh tokens: what `cargo xtask registration generate --id echo
@@ -223,18 +246,17 @@ pub(crate) fn echo_registration(as_url: &str) -> Result<Registration> {
     Ok(registration)
 }
 
-/// Writes the echo registration (mode 0600); returns the `as_token`, which the driver needs to
-/// act as the appservice.
-fn write_registration_file(path: &Path, as_url: &str) -> Result<String> {
-    let registration = echo_registration(as_url)?;
+/// Writes a registration (mode 0600) after checking it has no diagnostic at all; returns its
+/// `as_token` (the driver acts as the echo's appservice with it).
+fn write_registration_file(path: &Path, registration: &Registration) -> Result<String> {
     let problems: Vec<String> = registration
         .check(&appservice_types::CheckOptions::new().server_name(SERVER_NAME))
         .iter()
         .map(ToString::to_string)
         .collect();
     // Not one warning, on any homeserver profile: what `generate --prefix` writes is clean.
-    ensure!(problems.is_empty(), "the echo registration has problems: {}", problems.join("; "));
-    write_registration(path, &registration, false)?;
+    ensure!(problems.is_empty(), "{} has problems: {}", path.display(), problems.join("; "));
+    write_registration(path, registration, false)?;
     Ok(registration.as_token.expose().to_owned())
 }
 
@@ -244,7 +266,7 @@ fn write_synapse_config(
     python: &Path,
     run_dir: &Path,
     port: u16,
-    registration: &Path,
+    registrations: &[&Path],
     shared_secret: &str,
 ) -> Result<()> {
     let dir = run_dir.display();
@@ -292,7 +314,7 @@ fn write_synapse_config(
          form_secret: \"{form}\"\n\
          presence:\n  enabled: false\n\
          url_preview_enabled: false\n\
-         app_service_config_files:\n  - \"{registration}\"\n\
+         app_service_config_files:\n{registrations}\
          rc_message: {rate}\n\
          rc_registration: {rate}\n\
          rc_login:\n  address: {rate}\n  account: {rate}\n  failed_attempts: {rate}\n\
@@ -300,7 +322,10 @@ fn write_synapse_config(
          rc_invites:\n  per_room: {rate}\n  per_user: {rate}\n  per_issuer: {rate}\n\
          rc_admin_redaction: {rate}\n",
         key = key.display(),
-        registration = registration.display(),
+        registrations = registrations
+            .iter()
+            .map(|path| format!("  - \"{}\"\n", path.display()))
+            .collect::<String>(),
     );
     let path = run_dir.join("homeserver.yaml");
     write_private_file(&path, config.as_bytes(), false)?;
@@ -309,7 +334,7 @@ fn write_synapse_config(
 
 /// Prints the last lines of each log of the run.
 fn print_tails(run_dir: &Path) {
-    for name in ["synapse.log", "synapse.out", "echo.log"] {
+    for name in ["synapse.log", "synapse.out", "echo.log", "webhook.log"] {
         let path = run_dir.join(name);
         let Ok(text) = fs::read_to_string(&path) else { continue };
         let lines: Vec<&str> = text.lines().collect();
@@ -339,7 +364,16 @@ mod tests {
 
     #[test]
     fn free_ports_differ() {
-        let (a, b) = free_ports().unwrap();
-        assert_ne!(a, b);
+        let [a, b, c] = free_ports().unwrap();
+        assert!(a != b && b != c && a != c, "{a} {b} {c}");
+    }
+
+    #[test]
+    fn the_webhook_registration_is_valid_and_exclusive() {
+        let registration = webhook::registration("http://127.0.0.1:9").unwrap();
+        let options = appservice_types::CheckOptions::new().server_name(SERVER_NAME);
+        assert!(registration.check(&options).is_empty());
+        let yaml = registration.to_yaml().unwrap();
+        assert!(yaml.contains("^@_webhook_.*") && yaml.contains("^#_webhook_.*"), "{yaml}");
     }
 }

@@ -1,4 +1,5 @@
-//! The child processes of an interop run (Synapse, the echo, the scenario driver), owned by
+//! The child processes of an interop run (Synapse, the echo, the webhook bridge, the scenario
+//! driver), owned by
 //! [`Children`], which kills them all on drop; and the small loopback helpers that wait for them.
 
 use std::{
@@ -22,6 +23,15 @@ pub(super) struct Paths {
     pub(super) registration: PathBuf,
     pub(super) hs_url: String,
     pub(super) as_url: String,
+    pub(super) webhook: WebhookPaths,
+}
+
+/// The webhook bridge's binary, registration, URL and webhook token.
+pub(super) struct WebhookPaths {
+    pub(super) bin: PathBuf,
+    pub(super) registration: PathBuf,
+    pub(super) url: String,
+    pub(super) token: String,
 }
 
 /// The child processes; every one still running is killed on drop.
@@ -30,13 +40,22 @@ pub(super) struct Children {
     synapse: Option<Child>,
     echo: Option<Child>,
     echo_starts: u32,
+    webhook: Option<Child>,
     driver: Option<Child>,
     replicas: Option<Replicas>,
 }
 
 impl Children {
     pub(super) fn new(paths: Paths) -> Self {
-        Self { paths, synapse: None, echo: None, echo_starts: 0, driver: None, replicas: None }
+        Self {
+            paths,
+            synapse: None,
+            echo: None,
+            echo_starts: 0,
+            webhook: None,
+            driver: None,
+            replicas: None,
+        }
     }
 
     fn log_file(&self, name: &str) -> Result<File> {
@@ -123,6 +142,22 @@ impl Children {
         })
     }
 
+    /// Starts the webhook bridge (see [`super::webhook::start`]).
+    pub(super) fn start_webhook(&mut self) -> Result<()> {
+        let log = self.log_file("webhook.log")?;
+        let w = &self.paths.webhook;
+        let child = super::webhook::start(
+            &w.bin,
+            &w.registration,
+            &self.paths.hs_url,
+            &w.url,
+            &w.token,
+            log,
+        )?;
+        self.webhook = Some(child);
+        Ok(())
+    }
+
     /// Stops the echo: SIGTERM (graceful: in-flight transactions finish) or SIGKILL.
     fn stop_echo(&mut self, kill: bool) -> Result<()> {
         let mut child = self.echo.take().context("the echo is not running")?;
@@ -160,6 +195,8 @@ impl Children {
             .env("INTEROP_ECHO_LOG", self.paths.run_dir.join("echo.log"))
             .env("INTEROP_SYNAPSE_LOG", self.paths.run_dir.join("synapse.log"))
             .env("INTEROP_IDENTITY_CHECK", identity_check)
+            .env("INTEROP_WEBHOOK_URL", &self.paths.webhook.url)
+            .env("INTEROP_WEBHOOK_TOKEN", &self.paths.webhook.token)
             .env(
                 "INTEROP_REPLICA_LOGS",
                 (0..super::replicas::REPLICAS)
@@ -236,6 +273,7 @@ impl Children {
         for (name, child) in [
             ("driver", self.driver.take()),
             ("echo", self.echo.take()),
+            ("webhook bridge", self.webhook.take()),
             ("Synapse", self.synapse.take()),
         ] {
             if let Some(mut child) = child
