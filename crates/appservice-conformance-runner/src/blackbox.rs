@@ -59,7 +59,7 @@ pub(crate) fn load<'a>(
             continue;
         }
         let case: Value =
-            serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+            serde_json::from_str(text).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
         let canonical = serde_json::to_string_pretty(&case)? + "\n";
         anyhow::ensure!(
             text == canonical,
