@@ -18,47 +18,38 @@ use crate::{
     workload::{Plan, Workload},
 };
 
-pub(crate) const USAGE: &str = "\
-Usage: appservice-bench [--quick] [--reps N] [--json FILE] [--dir DIR] [--alt BIN]
-
-  --quick      one repetition of smaller workloads (CI smoke test)
-  --reps N     repetitions of every pairing (default 7; 1 with --quick)
-  --json FILE  also write the results as JSON to FILE
-  --dir DIR    where the file stores and the fsync floor write (default: the system temp dir)
-  --alt BIN    also run `BIN server ours-memory` (another build of appservice-bench, e.g. with a
-               proposed change) as server `alt-memory`, side by side with the others
-";
-
-struct Options {
+/// The driver's options (`appservice-bench [--quick] [--reps N] [--json FILE] [--dir DIR]
+/// [--alt BIN]`).
+#[derive(Debug, clap::Args)]
+pub(crate) struct Options {
+    /// One repetition of smaller workloads (CI smoke test).
+    #[arg(long)]
     quick: bool,
+    /// Repetitions of every pairing (default 7; 1 with --quick).
+    #[arg(long = "reps", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    reps_given: Option<u64>,
+    /// The repetitions: `--reps`, or the default for `--quick` or not.
+    #[arg(skip)]
     reps: usize,
+    /// Also write the results as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Where the file stores and the fsync floor write (default: the system temp dir).
+    #[arg(long, value_name = "DIR", default_value_os_t = std::env::temp_dir())]
     dir: PathBuf,
+    /// Also run `BIN server ours-memory` (another build of appservice-bench, e.g. with a
+    /// proposed change) as server `alt-memory`, side by side with the others.
+    #[arg(long, value_name = "BIN")]
     alt: Option<PathBuf>,
 }
 
-fn parse(args: &[String]) -> Result<Options> {
-    let mut options =
-        Options { quick: false, reps: 0, json: None, dir: std::env::temp_dir(), alt: None };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "run" => {}
-            "--quick" => options.quick = true,
-            "--reps" => {
-                options.reps = it.next().context("--reps needs a number")?.parse()?;
-                ensure!(options.reps > 0, "--reps must be at least 1");
-            }
-            "--json" => options.json = Some(it.next().context("--json needs a file")?.into()),
-            "--dir" => options.dir = it.next().context("--dir needs a directory")?.into(),
-            "--alt" => options.alt = Some(it.next().context("--alt needs a binary")?.into()),
-            other => bail!("unknown argument `{other}`\n\n{USAGE}"),
-        }
+impl Options {
+    /// Fills in the default repetitions.
+    fn resolved(mut self) -> Result<Self> {
+        let default = if self.quick { 1 } else { 7 };
+        self.reps = self.reps_given.map_or(Ok(default), usize::try_from)?;
+        Ok(self)
     }
-    if options.reps == 0 {
-        options.reps = if options.quick { 1 } else { 7 };
-    }
-    Ok(options)
 }
 
 /// The label of the two `ours-postgres` replicas that share one database (client-side
@@ -112,8 +103,8 @@ fn expected(kind: Kind, plan: &Plan) -> u64 {
     }
 }
 
-pub(crate) fn main(args: &[String]) -> Result<()> {
-    let options = parse(args)?;
+pub(crate) fn main(options: Options) -> Result<()> {
+    let options = options.resolved()?;
     let started = Instant::now();
     let ticks = procstat::clock_ticks();
     let machine = machine();

@@ -30,21 +30,73 @@ mod sections;
 mod server;
 mod workload;
 
-use std::process::ExitCode;
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::Parser as _;
+
+/// The load test behind `cargo xtask bench` (docs/performance.md). Without a subcommand: the
+/// driver.
+#[derive(Debug, clap::Parser)]
+#[command(name = "appservice-bench", args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    mode: Option<Mode>,
+    #[command(flatten)]
+    driver: driver::Options,
+}
+
+/// What the driver spawns, and the modes run by hand.
+#[derive(Debug, clap::Subcommand)]
+enum Mode {
+    /// One server of KIND (what the driver spawns); a store directory or database URL for the
+    /// kinds that need one.
+    Server {
+        /// The server kind (e.g. ours-memory, http-floor).
+        kind: String,
+        /// Its directory or database URL.
+        #[arg(value_name = "DIR|URL")]
+        target: Option<String>,
+    },
+    /// N transactions through a dispatcher with the bounded memory store; prints peak and
+    /// current RSS.
+    Memory {
+        /// Transactions.
+        n: usize,
+    },
+    /// N transactions through a dispatcher with the SQLite store in DIR; prints peak and
+    /// current RSS and the records kept.
+    MemorySqlite {
+        /// Transactions.
+        n: usize,
+        /// The database's directory.
+        dir: PathBuf,
+    },
+    /// N transactions of EVENTS events through a dispatcher in process, for callgrind.
+    DispatchLoop {
+        /// Transactions.
+        n: usize,
+        /// Events per transaction.
+        events: usize,
+    },
+    /// N transactions dispatched at once on a tokio runtime; prints the CPU time.
+    Queue {
+        /// Transactions.
+        n: usize,
+    },
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("server") => server::main(&args[1..]),
-        Some("memory") => sections::memory_child(&args[1..]),
-        Some("memory-sqlite") => sections::memory_sqlite(&args[1..]),
-        Some("dispatch-loop") => sections::dispatch_loop(&args[1..]),
-        Some("queue") => sections::queue(&args[1..]),
-        Some("help" | "-h" | "--help") => {
-            print!("{}", driver::USAGE);
-            Ok(())
+    let cli = Cli::parse();
+    let result = match cli.mode {
+        Some(Mode::Server { kind, target }) => {
+            let args: Vec<String> = std::iter::once(kind).chain(target).collect();
+            server::main(&args)
         }
-        _ => driver::main(&args),
+        Some(Mode::Memory { n }) => sections::memory_child(n),
+        Some(Mode::MemorySqlite { n, dir }) => sections::memory_sqlite(n, &dir),
+        Some(Mode::DispatchLoop { n, events }) => sections::dispatch_loop(n, events),
+        Some(Mode::Queue { n }) => sections::queue(n),
+        None => driver::main(cli.driver),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -67,7 +119,32 @@ pub(crate) fn median_f64(mut values: Vec<f64>) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    use clap::{CommandFactory as _, Parser as _};
+
+    use super::{Cli, Mode};
     use crate::workload::{Plan, Rng, Workload, event};
+
+    #[test]
+    fn the_command_line_is_consistent_and_parses_every_mode() {
+        Cli::command().debug_assert();
+        let parse = |args: &[&str]| Cli::try_parse_from(["b"].iter().chain(args));
+        let cli = parse(&["--quick", "--reps", "2", "--json", "f", "--dir", "d", "--alt", "a"]);
+        assert!(cli.unwrap().mode.is_none());
+        assert!(matches!(
+            parse(&["server", "ours-file", "/tmp/x"]).unwrap().mode,
+            Some(Mode::Server { target: Some(_), .. })
+        ));
+        assert!(matches!(
+            parse(&["dispatch-loop", "20", "5"]).unwrap().mode,
+            Some(Mode::DispatchLoop { n: 20, events: 5 })
+        ));
+        assert!(matches!(parse(&["queue", "3"]).unwrap().mode, Some(Mode::Queue { n: 3 })));
+        for bad in
+            [&["--fast"][..], &["--reps", "0"], &["queue", "many"], &["--quick", "queue", "3"]]
+        {
+            assert_eq!(parse(bad).unwrap_err().exit_code(), 2, "{bad:?}");
+        }
+    }
 
     #[test]
     fn events_are_realistic_json_of_300_to_600_bytes() {

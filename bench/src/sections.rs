@@ -4,10 +4,11 @@
 use std::{
     hint::black_box,
     io::Write as _,
+    path::Path,
     time::{Duration, Instant},
 };
 
-use anyhow::{Context as _, Result, ensure};
+use anyhow::{Result, ensure};
 use appservice_dispatch::{
     DispatchConfig, Dispatcher, Event, Fingerprint, Handler, HandlerError, MemoryStore,
     TransactionContext, TransactionStore as _,
@@ -161,8 +162,7 @@ impl Handler for Nop {
 /// `appservice-bench memory N`: N one-event transactions through a dispatcher with the default
 /// bounded `MemoryStore` (in process, no HTTP); prints `VmHWM VmRSS` in KiB.
 #[allow(clippy::print_stdout)] // The result is this mode's output, read by the driver.
-pub(crate) fn memory_child(args: &[String]) -> Result<()> {
-    let n: usize = args.first().context("memory N")?.parse()?;
+pub(crate) fn memory_child(n: usize) -> Result<()> {
     let registration = ValidatedRegistration::parse(&registration_yaml())?;
     let dispatcher =
         Dispatcher::with_store(registration, Nop, MemoryStore::new(), DispatchConfig::new());
@@ -208,9 +208,8 @@ fn rss_kib() -> Result<(u64, u64)> {
 /// `appservice-bench memory-sqlite N DIR`: as [`memory_child`], with `SqlStore` on SQLite in
 /// DIR (default bounds: 10 000 records, pruned every 100 commits); prints `VmHWM VmRSS records`.
 #[allow(clippy::print_stdout)] // The result is this mode's output.
-pub(crate) fn memory_sqlite(args: &[String]) -> Result<()> {
-    let n: usize = args.first().context("memory-sqlite N DIR")?.parse()?;
-    let dir = args.get(1).context("memory-sqlite N DIR")?;
+pub(crate) fn memory_sqlite(n: usize, dir: &Path) -> Result<()> {
+    let dir = dir.display();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         let url = format!("sqlite://{dir}/memory.db");
@@ -237,9 +236,7 @@ pub(crate) fn memory_sqlite(args: &[String]) -> Result<()> {
 /// instruction counts of the dispatcher's own work: `valgrind --tool=callgrind
 /// --toggle-collect='*dispatch_requests*' appservice-bench dispatch-loop 2000 50`.
 #[allow(clippy::print_stdout)] // The result is this mode's output.
-pub(crate) fn dispatch_loop(args: &[String]) -> Result<()> {
-    let n: usize = args.first().context("dispatch-loop N EVENTS")?.parse()?;
-    let events: usize = args.get(1).context("dispatch-loop N EVENTS")?.parse()?;
+pub(crate) fn dispatch_loop(n: usize, events: usize) -> Result<()> {
     let registration = ValidatedRegistration::parse(&registration_yaml())?;
     let dispatcher =
         Dispatcher::with_store(registration, Nop, MemoryStore::new(), DispatchConfig::new());
@@ -266,8 +263,7 @@ pub(crate) fn dispatch_loop(args: &[String]) -> Result<()> {
 /// dispatcher's turn queue; prints the process CPU time they took. The queue's cost per
 /// transaction should not grow with N: compare `queue 1000` with `queue 10000`.
 #[allow(clippy::print_stdout)] // The result is this mode's output.
-pub(crate) fn queue(args: &[String]) -> Result<()> {
-    let n: usize = args.first().context("queue N")?.parse()?;
+pub(crate) fn queue(n: usize) -> Result<()> {
     let registration = ValidatedRegistration::parse(&registration_yaml())?;
     let dispatcher =
         Dispatcher::with_store(registration, Nop, MemoryStore::new(), DispatchConfig::new());

@@ -9,11 +9,11 @@ use std::{
     path::{Path, PathBuf},
 };
 
+/// Files as `(path under fixtures/, path on disk)`.
+type Files = Vec<(String, PathBuf)>;
+
 /// Every `*.json` in `dir` as `(prefix + file name, path)`, sorted, and the subdirectories.
-fn json_files(
-    dir: &Path,
-    prefix: &str,
-) -> Result<(Vec<(String, PathBuf)>, Vec<PathBuf>), Box<dyn Error>> {
+fn json_files(dir: &Path, prefix: &str) -> Result<(Files, Vec<PathBuf>), Box<dyn Error>> {
     let (mut files, mut dirs) = (Vec::new(), Vec::new());
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();

@@ -65,6 +65,9 @@ pub(crate) const GUARDS: &[Guard] = &[
             "smol",
         ],
     },
+    // Architecture Invariant: xtask builds quickly: it uses appservice-cli without its
+    // conformance feature, and runs anything with an HTTP stack as a child process.
+    Guard { package: "xtask", forbidden: &["tokio", "hyper", "appservice-conformance-runner"] },
 ];
 
 /// A dependency graph. Nodes are `name version` strings as printed by `cargo tree`.

@@ -66,6 +66,10 @@ pub enum Command {
         command: RegistrationCommand,
     },
     /// Run the black-box conformance suite against a running appservice (any language).
+    ///
+    /// Every case (built into this binary) is sent as a homeserver would send it, once per
+    /// homeserver profile; one line per case, then the spec checklist's coverage and the totals.
+    /// Exit code 1 when a must-level case failed.
     #[cfg(feature = "conformance")]
     Conformance(conformance::ConformanceArgs),
 }

@@ -29,6 +29,11 @@ pub enum RegistrationCommand {
     Check(CheckArgs),
     /// Write a new registration file with two fresh 64-character tokens (mode 0600), after
     /// checking it.
+    ///
+    /// All namespaces are exclusive unless `--non-exclusive` is given. `--prefix P` (with
+    /// `--server-name NAME`) adds the user namespace `^@P.*:NAME$` and the alias namespace
+    /// `(?i)^#P.*:NAME$`, which mean the same on every homeserver. An existing file is only
+    /// overwritten with `--force`. The tokens are never printed.
     Generate(GenerateArgs),
 }
 

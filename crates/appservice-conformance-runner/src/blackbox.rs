@@ -58,8 +58,7 @@ pub(crate) fn load<'a>(
         if !name.ends_with(".json") || name == "uncovered.json" {
             continue;
         }
-        let case: Value =
-            serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        let case: Value = serde_json::from_str(text).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
         let canonical = serde_json::to_string_pretty(&case)? + "\n";
         anyhow::ensure!(
             text == canonical,

@@ -135,6 +135,9 @@ mod tests {
         ));
         assert!(parse(&["coverage", "--check"]).is_ok());
         assert!(parse(&["--list"]).unwrap().list);
+        for help in [&["--help"][..], &["coverage", "--help"]] {
+            assert_eq!(parse(help).unwrap_err().exit_code(), 0, "{help:?}");
+        }
         for bad in [
             &["--url", "u"][..],
             &["--url", "u", "--hs-token", "t", "--echo-bin", "e"],

@@ -10,7 +10,8 @@
 //! let mut new = NewRegistration::new("irc", Some("http://127.0.0.1:9000".to_owned()), "_irc_bot");
 //! new.server_name = Some("example.org".to_owned());
 //! new.prefixes.push("_irc_".to_owned());
-//! let registration = new.build()?;
+//! let mut registration = new.build()?;
+//! registration.rate_limited = Some(false); // the bot and puppets are not rate-limited
 //! assert_eq!(registration.as_token.expose().len(), 64);
 //! // The `--prefix` namespaces mean the same on every homeserver: no lint warning.
 //! assert!(registration.check(&CheckOptions::new().server_name("example.org")).is_empty());

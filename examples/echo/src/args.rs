@@ -16,7 +16,14 @@ use std::path::PathBuf;
 /// # Ok::<(), clap::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, clap::Parser)]
-#[command(name = "echo-appservice", version)]
+#[command(
+    name = "echo-appservice",
+    version,
+    about = "echo-appservice: the reference Matrix application service of appservice-rs",
+    long_about = None,
+    after_help = "Environment:\n  RUST_LOG                  log filter (default: info)\n  \
+                  ECHO_FAIL_TRANSACTIONS=N  test hook: the first N event-handler calls fail (default: 0)"
+)]
 #[non_exhaustive]
 pub struct Args {
     /// The appservice registration (YAML or JSON); the service listens on the host and port of
@@ -28,13 +35,23 @@ pub struct Args {
     pub homeserver: String,
     /// The database: sqlite://PATH (created if missing) or postgres://…; `None` (and no
     /// `--store`): [`default_database_path`](crate::default_database_path) as `sqlite://`.
-    #[arg(long, value_name = "URL", conflicts_with = "store")]
+    #[arg(
+        long,
+        value_name = "URL",
+        conflicts_with = "store",
+        help = "The database: sqlite://PATH (created if missing) or postgres://… (default: \
+                sqlite://<registration's directory>/<id>.db)"
+    )]
     pub database: Option<String>,
     /// Instead of a database, the append-only file store in DIR.
     #[arg(long, value_name = "DIR")]
     pub store: Option<PathBuf>,
     /// The homeserver's server name; `None`: asked from the homeserver (`whoami` of the bot).
-    #[arg(long, value_name = "NAME")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        help = "The homeserver's server name (default: from `whoami` of the bot)"
+    )]
     pub server_name: Option<String>,
     /// Listen here (IP:PORT) instead of on the registration's url, e.g. as one of several
     /// replicas behind a load balancer at that url.

@@ -1,5 +1,6 @@
 //! The `appservice` binary, run as a user runs it.
 
+#[cfg(feature = "conformance")]
 mod conformance;
 mod help;
 mod registration;
