@@ -160,7 +160,3 @@ pub type Body = http_body_util::combinators::UnsyncBoxBody<bytes::Bytes, BoxErro
 pub(crate) type BoxFuture<'a, T> =
     std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
-/// The README's examples, compiled as doc tests.
-#[doc = include_str!("../../../README.md")]
-#[cfg(doctest)]
-pub struct ReadmeDoctests;

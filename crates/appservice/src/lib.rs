@@ -112,3 +112,8 @@ pub use registration::{default_database_path, load_registration};
 pub use signal::shutdown_signal;
 #[cfg(feature = "server")]
 pub use startup::{discover_server_name, listen_addresses};
+
+/// The README's examples, compiled as doc tests.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
