@@ -80,7 +80,7 @@ fn print_diagnostics(diagnostics: &[Diagnostic]) {
 
 /// The registration `args` describe, with fresh tokens (not checked).
 pub fn build_registration(args: &GenerateArgs) -> Result<Registration, CliError> {
-    let mut new = NewRegistration::new(args.id.clone(), Some(args.url.clone()), &args.localpart);
+    let mut new = NewRegistration::new(args.id.clone(), args.url.clone(), &args.localpart);
     new.server_name.clone_from(&args.server_name);
     new.prefixes.clone_from(&args.prefixes);
     new.users.clone_from(&args.users);

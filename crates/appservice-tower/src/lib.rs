@@ -159,4 +159,3 @@ pub type Body = http_body_util::combinators::UnsyncBoxBody<bytes::Bytes, BoxErro
 
 pub(crate) type BoxFuture<'a, T> =
     std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
-

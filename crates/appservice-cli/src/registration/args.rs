@@ -49,9 +49,10 @@ pub struct GenerateArgs {
     /// The registration's `id`.
     #[arg(long)]
     pub id: String,
-    /// The registration's `url`, where the homeserver sends transactions.
+    /// The registration's `url`, where the homeserver sends transactions; omit it for
+    /// `url: null` (an appservice that only acts, e.g. double puppeting).
     #[arg(long)]
-    pub url: String,
+    pub url: Option<String>,
     /// The bot's localpart (`sender_localpart`).
     #[arg(long, value_name = "LOCALPART")]
     pub localpart: String,
@@ -157,13 +158,21 @@ mod tests {
     fn generate_args_minimal() {
         let args = with(&[]).unwrap();
         assert_eq!(
-            (args.id.as_str(), args.url.as_str(), args.localpart.as_str()),
-            ("a", "http://h", "bot")
+            (args.id.as_str(), args.url.as_deref(), args.localpart.as_str()),
+            ("a", Some("http://h"), "bot")
         );
         assert_eq!(args.output, PathBuf::from("o"));
         assert!(!args.non_exclusive && !args.receive_ephemeral && !args.force);
         assert_eq!(args.rate_limited, None);
         assert!(args.prefixes.is_empty() && args.users.is_empty() && args.protocols.is_empty());
+    }
+
+    #[test]
+    fn generate_without_url_is_url_null() {
+        let args = generate(&["--id", "a", "--localpart", "bot", "--output", "o"]).unwrap();
+        assert_eq!(args.url, None);
+        let registration = crate::registration::build_registration(&args).unwrap();
+        assert_eq!(registration.url, None);
     }
 
     #[test]
@@ -214,7 +223,7 @@ mod tests {
         }
         let err = with(&["--prefix", "_a_"]).unwrap_err();
         assert!(err.to_string().contains("--server-name"), "{err}");
-        for missing in ["--id", "--url", "--localpart", "--output"] {
+        for missing in ["--id", "--localpart", "--output"] {
             let args: Vec<&str> =
                 BASE.chunks(2).filter(|pair| pair[0] != missing).flatten().copied().collect();
             let err = generate(&args).unwrap_err();
