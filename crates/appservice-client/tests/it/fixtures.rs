@@ -13,11 +13,12 @@ use std::{
 };
 
 use appservice_client::{
-    Client, ClientError, HyperTransport, PingError, SendOptions,
+    BridgeRoom, Client, ClientError, DeviceError, DeviceSetup, HyperTransport, PingError,
+    SendOptions,
     ruma_client_api::room::{Visibility, create_room},
     ruma_common::{
-        MilliSecondsSinceUnixEpoch, OwnedDeviceId, OwnedEventId, OwnedMxcUri, OwnedRoomId,
-        OwnedRoomOrAliasId, OwnedServerName, OwnedUserId, serde::Raw,
+        MilliSecondsSinceUnixEpoch, OwnedDeviceId, OwnedEventId, OwnedMxcUri, OwnedRoomAliasId,
+        OwnedRoomId, OwnedRoomOrAliasId, OwnedServerName, OwnedUserId, RoomVersionId, serde::Raw,
     },
 };
 use serde_json::{Value, json};
@@ -208,6 +209,63 @@ async fn call(client: &Client<HyperTransport>, call: &Value) -> Value {
             .create_device(s(args, "new_device_id").into(), opt(args, "display_name").as_deref())
             .await
             .map(|()| json!({})),
+        "ensure_device" => return ensure_device(client, args).await,
+        "resolve_alias" => {
+            let alias = OwnedRoomAliasId::try_from(s(args, "alias")).unwrap();
+            intent()
+                .resolve_alias(&alias)
+                .await
+                .map(|r| json!({"room_id": r.room_id, "servers": r.servers}))
+        }
+        "set_room_name" => intent()
+            .set_room_name(&room(args), s(args, "name"))
+            .await
+            .map(|e| json!({"event_id": e})),
+        "set_room_topic" => intent()
+            .set_room_topic(&room(args), s(args, "topic"))
+            .await
+            .map(|e| json!({"event_id": e})),
+        "set_room_avatar" => {
+            let url = opt(args, "url").map(OwnedMxcUri::from);
+            intent()
+                .set_room_avatar(&room(args), url.as_deref())
+                .await
+                .map(|e| json!({"event_id": e}))
+        }
+        "power_levels" => intent()
+            .power_levels(&room(args))
+            .await
+            .map(|p| json!({"users": p.users, "users_default": p.users_default})),
+        "set_user_power_level" => {
+            let target = OwnedUserId::try_from(s(args, "target")).unwrap();
+            let level = args["level"].as_i64().unwrap().try_into().unwrap();
+            intent()
+                .set_user_power_level(&room(args), &target, level)
+                .await
+                .map(|e| json!({"event_id": e}))
+        }
+        "unban" => {
+            let target = OwnedUserId::try_from(s(args, "target")).unwrap();
+            intent()
+                .unban(&room(args), &target, opt(args, "reason").as_deref())
+                .await
+                .map(|()| json!({}))
+        }
+        "ensure_invited" => {
+            let target = OwnedUserId::try_from(s(args, "target")).unwrap();
+            intent().ensure_invited(&room(args), &target).await.map(|()| json!({}))
+        }
+        "send_notice" => intent()
+            .send_notice(&room(args), s(args, "text"), options(args))
+            .await
+            .map(|e| json!({"event_id": e})),
+        "send_emote" => intent()
+            .send_emote(&room(args), s(args, "text"), options(args))
+            .await
+            .map(|e| json!({"event_id": e})),
+        "create_bridge_room" => {
+            intent().create_bridge_room(&bridge_room(args)).await.map(|r| json!({"room_id": r}))
+        }
         "whoami" => {
             intent().whoami().await.map(|r| json!({"device_id": r.device_id, "user_id": r.user_id}))
         }
@@ -343,6 +401,57 @@ async fn call(client: &Client<HyperTransport>, call: &Value) -> Value {
     match result {
         Ok(v) => json!({ "ok": v }),
         Err(e) => json!({ "err": client_error(&e) }),
+    }
+}
+
+/// A [`BridgeRoom`] from `name`, `topic`, `invite`, `is_direct`, `room_version` and
+/// `power_levels` (user → level).
+fn bridge_room(args: &Value) -> BridgeRoom {
+    let mut room = BridgeRoom::new();
+    if let Some(name) = opt(args, "name") {
+        room = room.name(name);
+    }
+    if let Some(topic) = opt(args, "topic") {
+        room = room.topic(topic);
+    }
+    for user in args["invite"].as_array().into_iter().flatten() {
+        room = room.invite(user.as_str().unwrap().try_into().unwrap());
+    }
+    room = room.direct(args["is_direct"].as_bool().unwrap_or(false));
+    if let Some(version) = opt(args, "room_version") {
+        room = room.room_version(RoomVersionId::try_from(version).unwrap());
+    }
+    for (user, level) in args["power_levels"].as_object().into_iter().flatten() {
+        let level = level.as_i64().unwrap().try_into().unwrap();
+        room = room.power_level(user.as_str().try_into().unwrap(), level);
+    }
+    for user in args["additional_creators"].as_array().into_iter().flatten() {
+        room = room.additional_creator(user.as_str().unwrap().try_into().unwrap());
+    }
+    room
+}
+
+/// Start-up device creation: `GET /versions` first, then [`Intent::ensure_device`].
+///
+/// [`Intent::ensure_device`]: appservice_client::Intent::ensure_device
+async fn ensure_device(client: &Client<HyperTransport>, args: &Value) -> Value {
+    let client = match client.clone().with_discovered_versions().await {
+        Ok(client) => client,
+        Err(e) => return json!({"err": client_error(&e)}),
+    };
+    let device = OwnedDeviceId::from(s(args, "new_device_id"));
+    let intent = client.intent(user(args));
+    match intent.ensure_device(device, opt(args, "display_name").as_deref()).await {
+        Ok(DeviceSetup::Put) => json!({"ok": {"via": "put"}}),
+        Ok(DeviceSetup::Login { access_token }) => {
+            json!({"ok": {"via": "login", "access_token_len": access_token.len()}})
+        }
+        Ok(other) => panic!("unknown device set-up {other:?}"),
+        Err(DeviceError::Unsupported(u)) => {
+            json!({"err": {"kind": "device_creation_unsupported", "message": u.to_string()}})
+        }
+        Err(DeviceError::Client(e)) => json!({"err": client_error(&e)}),
+        Err(other) => panic!("unknown device error {other:?}"),
     }
 }
 
