@@ -21,6 +21,7 @@
 #![allow(clippy::print_stdout)]
 
 mod blackbox;
+mod client_vectors;
 mod coverage;
 mod fake_hs;
 mod http;
@@ -205,6 +206,9 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                     );
                 }
                 push(&mut results, "in-proc", "any", &case.fixture, outcome);
+            }
+            for (case, outcome) in client_vectors::run_all(args.filter.as_deref()).await? {
+                push(&mut results, "client", "any", &case, outcome);
             }
             let Some(echo) = &args.echo_bin else {
                 bail!(
