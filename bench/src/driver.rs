@@ -386,6 +386,8 @@ pub(crate) fn main(options: Options) -> Result<()> {
          peak RSS ratio {:.3}  (target within ±10 %)",
         10_000, small.0, small.1, big, large.0, large.1, growth
     );
+    let client = crate::client::run(options.quick)?;
+    client.print();
     println!("\nTargets (this run):");
     if let Some((cpu, wall)) = sqlite_a {
         println!(
@@ -425,6 +427,11 @@ pub(crate) fn main(options: Options) -> Result<()> {
     );
     println!(
         "  namespace matching ≥ 10 M checks/s: see `cargo bench -p appservice-bench namespace`"
+    );
+    println!(
+        "  client sends vs a bare hyper client: CPU/request {:.2}× (≤ 1.3×: {})",
+        client.ratio(),
+        met(client.ratio() <= 1.3)
     );
     let elapsed = started.elapsed();
     println!("\ntotal time: {:.1} s", elapsed.as_secs_f64());

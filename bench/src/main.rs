@@ -18,11 +18,14 @@
 //!   dispatcher in process (no HTTP), for instruction counts under callgrind.
 //! * `appservice-bench queue N`: N transactions dispatched at once on tasks of a tokio runtime,
 //!   all but one waiting for their turn; prints the CPU time (the turn queue's cost).
+//! * `appservice-bench client [--quick]`: the client benchmark alone (our sends vs a bare hyper
+//!   client; also a section of the driver's report).
 
 // A command-line tool: printing its report to stdout is its job.
 #![allow(clippy::print_stdout)]
 
 mod child;
+mod client;
 mod driver;
 mod load;
 mod procstat;
@@ -83,6 +86,12 @@ enum Mode {
         /// Transactions.
         n: usize,
     },
+    /// The client benchmark alone: our client's sends against a bare hyper client's.
+    Client {
+        /// Fewer sends (a smoke run).
+        #[arg(long)]
+        quick: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -96,6 +105,7 @@ fn main() -> ExitCode {
         Some(Mode::MemorySqlite { n, dir }) => sections::memory_sqlite(n, &dir),
         Some(Mode::DispatchLoop { n, events }) => sections::dispatch_loop(n, events),
         Some(Mode::Queue { n }) => sections::queue(n),
+        Some(Mode::Client { quick }) => client::run(quick).map(|report| report.print()),
         None => driver::main(cli.driver),
     };
     match result {

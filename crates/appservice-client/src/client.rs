@@ -2,8 +2,14 @@
 //! homeserver ping calls are in `ping_calls`.
 
 use parking_lot::Mutex;
+mod double_puppet;
 mod ping_calls;
 mod state_calls;
+mod versions_calls;
+
+pub use double_puppet::DoublePuppet;
+pub use versions_calls::DeviceCreation;
+pub(crate) use versions_calls::MSC4190_FEATURE;
 
 use std::{collections::BTreeMap, fmt, future::poll_fn, sync::Arc, time::SystemTime};
 
@@ -90,6 +96,9 @@ struct Config {
     retry: RetryPolicy,
     sleeper: Option<Arc<dyn Sleeper>>,
     auto_register: bool,
+    /// A double-puppeting client ([`Client::double_puppet`]): acts for real users, never
+    /// registers anyone.
+    double_puppet: bool,
 }
 
 /// What all clones of a client share: registrations in flight (and done, a cache of the
@@ -187,6 +196,7 @@ impl<S> Client<S> {
                 retry: RetryPolicy::default(),
                 sleeper,
                 auto_register: true,
+                double_puppet: false,
             }),
             state: Arc::default(),
             transport,

@@ -138,6 +138,9 @@ pub enum InvalidArgumentKind {
     MxcUri,
     /// The `as_token` cannot be sent in a header.
     AsToken,
+    /// A room version whose rules the client does not know, or that lacks what was asked
+    /// (e.g. additional creators before room version 12).
+    RoomVersion,
 }
 
 impl InvalidArgument {

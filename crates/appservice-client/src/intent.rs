@@ -2,6 +2,12 @@
 //! here; profile, media, typing, read markers, devices and login are in `account`.
 
 mod account;
+mod bridge_room;
+mod device;
+mod room_calls;
+
+pub use bridge_room::BridgeRoom;
+pub use device::{DeviceCreationUnsupported, DeviceError, DeviceSetup};
 
 use std::collections::BTreeMap;
 
@@ -130,6 +136,16 @@ impl<S: Transport> Intent<S> {
     /// Registers the user unless it is known to exist (see [`Client::ensure_registered`]).
     pub async fn ensure_registered(&self) -> Result<(), ClientError> {
         self.client.ensure_registered(&self.user_id).await
+    }
+
+    /// Forgets that this user is registered (see [`Client::forget_registration`]).
+    pub async fn forget_registration(&self) {
+        self.client.forget_registration(&self.user_id).await;
+    }
+
+    /// Forgets this user's membership in `room_id` (see [`Client::forget_membership`]).
+    pub async fn forget_membership(&self, room_id: &RoomId) {
+        self.client.forget_membership(room_id, &self.user_id).await;
     }
 
     async fn ready(&self) -> Result<(), ClientError> {
@@ -327,7 +343,9 @@ impl<S: Transport> Intent<S> {
             room_id.to_owned(),
             invite_user::v3::InvitationRecipient::UserId(recipient),
         );
-        self.client.send(request, &self.identity()).await.map(|_| ())
+        self.client.send(request, &self.identity()).await?;
+        self.client.set_invited(room_id, user_id, true).await;
+        Ok(())
     }
 
     /// `POST /_matrix/client/v3/rooms/{roomId}/leave`.

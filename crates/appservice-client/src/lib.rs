@@ -8,15 +8,24 @@
 //! * **Registration and login** (CS-REG-*, CS-LOGIN-*): [`Client::register`] with
 //!   `m.login.application_service` and `inhibit_login: true`; [`Client::ensure_registered`] is
 //!   single-flight and cached, and `M_USER_IN_USE` counts as success; [`Intent::login`] and
-//!   v1.17 device creation ([`Intent::create_device`]).
+//!   v1.17 device creation ([`Intent::create_device`]); at start-up,
+//!   [`Client::with_discovered_versions`] then [`Intent::ensure_device`] picks the one the
+//!   homeserver supports (the Matrix Authentication Service has no `/login`).
+//! * **Double puppeting**: [`Client::double_puppet`] acts for real users through a second
+//!   registration's `as_token` (`url: null`, non-exclusive namespace), never registering them.
 //! * **Ping** (CS-PING-*, AS-PING-5/6): [`Client::ping`] with typed [`PingError`]s,
 //!   [`Client::ping_until_ready`] for start-up, and [`Client::ping_and_confirm`] with a
 //!   [`PingTracker`] fed by our own `/_matrix/app/v1/ping` handler.
 //! * **Room directory** (CS-DIR-1): [`Client::set_room_directory_visibility`].
 //! * **Everyday calls**: send, state, redact, join (ID or alias), invite, leave, kick, ban,
 //!   create room, state, joined members, display name, avatar, upload and (authenticated)
-//!   download, typing, read receipts, whoami; [`Intent::ensure_joined`] falls back to an invite
-//!   from the bot.
+//!   download, typing, read receipts, whoami, aliases, room name/topic/avatar, power levels,
+//!   unban, notices and emotes; [`Intent::ensure_joined`] falls back to an invite from the bot,
+//!   [`Intent::ensure_invited`] invites once; [`BridgeRoom`] builds the bridge's `createRoom`
+//!   for any room version (12: creators have unlimited power, room IDs have no server part).
+//! * **Caches**: registrations and memberships live in a [`StateStore`]; the bridge corrects
+//!   them with [`Client::forget_registration`], [`Client::mark_membership`] and
+//!   [`Client::forget_membership`].
 //! * **Failures**: typed [`ClientError`]s (`errcode`, `error`, status, retry hint — never the
 //!   token), and a [`RetryPolicy`]: 429 after `Retry-After` or `retry_after_ms`, 502/503/504 and
 //!   transport errors with backoff and jitter for idempotent requests only (see [`retry`]).
@@ -96,12 +105,14 @@ mod transport;
 
 pub use appservice_types::{ErrorCode, Secret, ValidatedRegistration};
 pub use bound::Transport;
-pub use client::{Client, RegisterOutcome, new_transaction_id};
+pub use client::{Client, DeviceCreation, DoublePuppet, RegisterOutcome, new_transaction_id};
 pub use error::{
     BoxError, ClientError, InvalidArgument, InvalidArgumentKind, MissingConfig, PingError,
     SharedError, TransportFailure,
 };
-pub use intent::{Intent, SendOptions};
+pub use intent::{
+    BridgeRoom, DeviceCreationUnsupported, DeviceError, DeviceSetup, Intent, SendOptions,
+};
 pub use ping::PingTracker;
 pub use request::{Identity, PathInput};
 #[cfg(feature = "tokio")]

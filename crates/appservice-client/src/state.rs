@@ -46,6 +46,34 @@ pub trait StateStore: Send + Sync + 'static {
         user_id: &'a UserId,
         joined: bool,
     ) -> BoxFuture<'a, Result<(), BoxError>>;
+    /// Forgets that `user_id` is registered (the bridge knows better, e.g. the account was
+    /// deactivated). The default does nothing: a store that cannot forget keeps saying
+    /// "registered".
+    fn forget_registered<'a>(&'a self, user_id: &'a UserId) -> BoxFuture<'a, Result<(), BoxError>> {
+        let _ = user_id;
+        ready(())
+    }
+    /// Whether `user_id` is known to be invited to `room_id` (and not joined yet). The default
+    /// knows no invites.
+    fn is_invited<'a>(
+        &'a self,
+        room_id: &'a RoomId,
+        user_id: &'a UserId,
+    ) -> BoxFuture<'a, Result<bool, BoxError>> {
+        let _ = (room_id, user_id);
+        ready(false)
+    }
+    /// Records that `user_id` is invited to `room_id`, or no longer (joined, refused, revoked).
+    /// The default does not record it.
+    fn set_invited<'a>(
+        &'a self,
+        room_id: &'a RoomId,
+        user_id: &'a UserId,
+        invited: bool,
+    ) -> BoxFuture<'a, Result<(), BoxError>> {
+        let _ = (room_id, user_id, invited);
+        ready(())
+    }
     /// The profile we set for `user_id`.
     fn profile<'a>(&'a self, user_id: &'a UserId) -> BoxFuture<'a, Result<Profile, BoxError>>;
     /// Records the profile we set for `user_id`.
@@ -61,7 +89,21 @@ pub trait StateStore: Send + Sync + 'static {
 pub struct MemoryState {
     registered: Mutex<BTreeSet<OwnedUserId>>,
     joined: Mutex<BTreeSet<(OwnedRoomId, OwnedUserId)>>,
+    invited: Mutex<BTreeSet<(OwnedRoomId, OwnedUserId)>>,
     profiles: Mutex<BTreeMap<OwnedUserId, Profile>>,
+}
+
+/// Puts `key` in `set` or takes it out.
+fn toggle(
+    set: &mut BTreeSet<(OwnedRoomId, OwnedUserId)>,
+    key: (OwnedRoomId, OwnedUserId),
+    on: bool,
+) {
+    if on {
+        set.insert(key);
+    } else {
+        set.remove(&key);
+    }
 }
 
 fn ready<'a, T: Send + 'a>(value: T) -> BoxFuture<'a, Result<T, BoxError>> {
@@ -93,12 +135,32 @@ impl StateStore for MemoryState {
         joined: bool,
     ) -> BoxFuture<'a, Result<(), BoxError>> {
         let key = (room_id.to_owned(), user_id.to_owned());
-        let mut set = self.joined.lock();
-        if joined {
-            set.insert(key);
-        } else {
-            set.remove(&key);
-        }
+        // Joined or gone, the user is no longer merely invited.
+        self.invited.lock().remove(&key);
+        toggle(&mut self.joined.lock(), key, joined);
+        ready(())
+    }
+
+    fn forget_registered<'a>(&'a self, user_id: &'a UserId) -> BoxFuture<'a, Result<(), BoxError>> {
+        self.registered.lock().remove(user_id);
+        ready(())
+    }
+
+    fn is_invited<'a>(
+        &'a self,
+        room_id: &'a RoomId,
+        user_id: &'a UserId,
+    ) -> BoxFuture<'a, Result<bool, BoxError>> {
+        ready(self.invited.lock().contains(&(room_id.to_owned(), user_id.to_owned())))
+    }
+
+    fn set_invited<'a>(
+        &'a self,
+        room_id: &'a RoomId,
+        user_id: &'a UserId,
+        invited: bool,
+    ) -> BoxFuture<'a, Result<(), BoxError>> {
+        toggle(&mut self.invited.lock(), (room_id.to_owned(), user_id.to_owned()), invited);
         ready(())
     }
 

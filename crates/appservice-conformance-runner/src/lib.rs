@@ -44,6 +44,7 @@
 
 mod args;
 mod blackbox;
+mod client_vectors;
 mod coverage;
 mod embedded;
 mod fake_hs;
@@ -114,6 +115,9 @@ pub async fn run_our_stack(
             println!("blessed {}: handler calls rewritten from what was observed", case.name);
         }
         push(&mut results, "in-proc", "any", &case.fixture, outcome);
+    }
+    for (case, outcome) in client_vectors::run_all(options.filter.as_deref()).await? {
+        push(&mut results, "client", "any", &case, outcome);
     }
     for &profile in &options.profiles.0 {
         // A fresh echo per profile: its start-up (the bot's registration) is part of it.

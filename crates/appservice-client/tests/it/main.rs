@@ -4,8 +4,10 @@
 #![allow(clippy::unwrap_used)] // Test code: a panic is the failure report.
 
 mod config;
+mod double_puppet;
 mod errors;
 mod fixtures;
+mod invalidation;
 mod membership;
 mod mock;
 mod ping;

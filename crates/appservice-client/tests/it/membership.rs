@@ -113,3 +113,35 @@ async fn the_state_store_decides_what_is_known_and_profiles_are_set_once() {
     assert_eq!(puts, 2);
     assert_eq!(store.profile(&alice_id).await.unwrap().displayname.as_deref(), Some("Alice B"));
 }
+
+#[tokio::test]
+async fn room_ids_without_a_server_part_work_everywhere() {
+    // Room version 12: the room ID is the create event's hash, with no `:server`.
+    let room_id = "!Zm9vYmFyYmF6cXV4cXV1eHh5enp5MTIzNDU2Nzg";
+    let server = MockHomeserver::start(vec![
+        Scripted::json(200, json!({"room_id": room_id})),
+        Scripted::json(200, json!({"room_id": room_id})),
+        Scripted::json(200, json!({"event_id": "$sent"})),
+    ])
+    .await;
+    let client = server.client(&Sleeps::default());
+    let bot = client.bot().unwrap();
+    let room = appservice_client::BridgeRoom::new()
+        .room_version(ruma_common::RoomVersionId::V12)
+        .power_level(owned_user_id!("@_irc_alice:example.org"), 50.into());
+    let created = bot.create_bridge_room(&room).await.unwrap();
+    assert_eq!(created.as_str(), room_id);
+    assert_eq!(created.server_name(), None);
+    let alice = client.intent(owned_user_id!("@_irc_alice:example.org"));
+    alice.ensure_joined(&created).await.unwrap();
+    alice.ensure_joined(&created).await.unwrap();
+    let text = ruma_events::room::message::RoomMessageEventContent::text_plain("hi");
+    alice.send_message(&created, &text).await.unwrap();
+    let paths: Vec<String> = server.recorded().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(paths[1], format!("/_matrix/client/v3/rooms/{room_id}/join"));
+    assert!(
+        paths[2].starts_with(&format!("/_matrix/client/v3/rooms/{room_id}/send/")),
+        "{paths:?}"
+    );
+    assert_eq!(paths.len(), 3);
+}

@@ -97,7 +97,8 @@ pub(super) fn check_namespaces(
                     continue;
                 }
             };
-            lint_regex(kind, ns, &compiled, server_name, &regex_path, out);
+            let double_puppeting = is_double_puppeting(r, kind, ns);
+            lint_regex(kind, ns, &compiled, server_name, double_puppeting, &regex_path, out);
             check_profiles(kind, &ns.regex, profiles, &regex_path, out);
         }
     }
@@ -113,17 +114,27 @@ pub(super) fn check_namespaces(
     }
 }
 
+/// Whether `ns` is the user namespace of a double-puppeting registration (mautrix's
+/// "appservice double puppeting"): `url: null` (no traffic), non-exclusive, so the `as_token`
+/// may act for the server's real users without taking them over. Matching ordinary users is
+/// its purpose, not a mistake.
+fn is_double_puppeting(r: &Registration, kind: NamespaceKind, ns: &Namespace) -> bool {
+    r.url.is_none() && kind == NamespaceKind::Users && !ns.exclusive
+}
+
 fn lint_regex(
     kind: NamespaceKind,
     ns: &Namespace,
     compiled: &regex_automata::meta::Regex,
     server_name: Option<&str>,
+    double_puppeting: bool,
     path: &str,
     out: &mut Vec<Diagnostic>,
 ) {
     let regex = ns.regex.as_str();
-    if let Some(hit) =
-        ordinary_ids(kind, server_name).into_iter().find(|id| matches_at_start(compiled, id))
+    if !double_puppeting
+        && let Some(hit) =
+            ordinary_ids(kind, server_name).into_iter().find(|id| matches_at_start(compiled, id))
     {
         out.push(Diagnostic::warning(
             Code::OverbroadRegex,
