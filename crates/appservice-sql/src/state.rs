@@ -123,6 +123,35 @@ impl StateStore for SqlState {
         })
     }
 
+    fn forget_registered<'a>(&'a self, user_id: &'a UserId) -> BoxFuture<'a, Result<(), BoxError>> {
+        boxed(async move {
+            queries::forget_registered(self.conn().await?.get(), user_id.as_str()).await
+        })
+    }
+
+    fn is_invited<'a>(
+        &'a self,
+        room_id: &'a RoomId,
+        user_id: &'a UserId,
+    ) -> BoxFuture<'a, Result<bool, BoxError>> {
+        boxed(async move {
+            let found = self.membership(room_id.as_str(), user_id.as_str()).await?;
+            Ok(found.as_deref() == Some("invite"))
+        })
+    }
+
+    fn set_invited<'a>(
+        &'a self,
+        room_id: &'a RoomId,
+        user_id: &'a UserId,
+        invited: bool,
+    ) -> BoxFuture<'a, Result<(), BoxError>> {
+        boxed(async move {
+            let mut conn = self.conn().await?;
+            queries::set_invited(conn.get(), room_id.as_str(), user_id.as_str(), invited).await
+        })
+    }
+
     fn profile<'a>(&'a self, user_id: &'a UserId) -> BoxFuture<'a, Result<Profile, BoxError>> {
         boxed(async move { queries::profile(self.conn().await?.get(), user_id.as_str()).await })
     }

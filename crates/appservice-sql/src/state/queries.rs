@@ -47,6 +47,46 @@ pub(crate) fn set_registered<'a>(
     })
 }
 
+pub(crate) fn forget_registered<'a>(
+    conn: &'a mut AnyConnection,
+    user_id: &'a str,
+) -> BoxFuture<'a, Result<(), SqlError>> {
+    Box::pin(async move {
+        sqlx::query("DELETE FROM appservice_users WHERE user_id = $1")
+            .bind(user_id)
+            .execute(conn)
+            .await
+            .map_err(failed("forgetting a registration"))?;
+        Ok(())
+    })
+}
+
+/// Records an invite (never over a join), or revokes one (only an invite becomes a leave).
+pub(crate) fn set_invited<'a>(
+    conn: &'a mut AnyConnection,
+    room_id: &'a str,
+    user_id: &'a str,
+    invited: bool,
+) -> BoxFuture<'a, Result<(), SqlError>> {
+    Box::pin(async move {
+        let statement = if invited {
+            "INSERT INTO appservice_memberships (room_id, user_id, membership) \
+             VALUES ($1, $2, 'invite') ON CONFLICT (room_id, user_id) \
+             DO UPDATE SET membership = 'invite' WHERE appservice_memberships.membership <> 'join'"
+        } else {
+            "UPDATE appservice_memberships SET membership = 'leave' \
+             WHERE room_id = $1 AND user_id = $2 AND membership = 'invite'"
+        };
+        sqlx::query(statement)
+            .bind(room_id)
+            .bind(user_id)
+            .execute(conn)
+            .await
+            .map_err(failed("recording an invite"))?;
+        Ok(())
+    })
+}
+
 pub(crate) fn membership<'a>(
     conn: &'a mut AnyConnection,
     room_id: &'a str,

@@ -40,6 +40,34 @@ async fn registrations_memberships_and_profiles_survive_a_reopen() {
     }
 }
 
+#[tokio::test]
+async fn forgotten_registrations_and_invites_are_kept_in_the_database() {
+    for kind in [Kind::Sqlite, Kind::Postgres] {
+        let db = Database::new(kind).await;
+        let state = db.store().await.state();
+        let (alice, bob, room) = (
+            owned_user_id!("@_test_alice:example.org"),
+            owned_user_id!("@_test_bob:example.org"),
+            owned_room_id!("!r:example.org"),
+        );
+        state.set_registered(&alice).await.unwrap();
+        state.forget_registered(&alice).await.unwrap();
+        assert!(!state.is_registered(&alice).await.unwrap(), "{kind:?}: forgotten");
+
+        state.set_invited(&room, &alice, true).await.unwrap();
+        assert!(state.is_invited(&room, &alice).await.unwrap(), "{kind:?}: invited");
+        assert!(!state.is_joined(&room, &alice).await.unwrap());
+        state.set_invited(&room, &alice, false).await.unwrap();
+        assert!(!state.is_invited(&room, &alice).await.unwrap(), "{kind:?}: invite revoked");
+        // An invite never demotes a join, and revoking one leaves a join alone.
+        state.set_joined(&room, &bob, true).await.unwrap();
+        state.set_invited(&room, &bob, true).await.unwrap();
+        state.set_invited(&room, &bob, false).await.unwrap();
+        assert!(state.is_joined(&room, &bob).await.unwrap(), "{kind:?}: still joined");
+        assert!(!state.is_invited(&room, &bob).await.unwrap());
+    }
+}
+
 /// Maps each event's ID to its room through the unit; fails on an event whose ID is `$fail`.
 struct Mapper;
 
