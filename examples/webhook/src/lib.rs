@@ -140,7 +140,17 @@ impl Webhooks {
         request.name = Some(format!("{channel} (webhook)"));
         request.preset = Some(create_room::v3::RoomPreset::PublicChat);
         request.visibility = Visibility::Private;
-        let room = bot.create_room(request).await?;
+        let room = match bot.create_room(request).await {
+            Ok(room) => room,
+            // The alias exists (our mapping was lost, or another replica made it): adopt it.
+            Err(e) if e.is(&ErrorCode::ROOM_IN_USE) => {
+                let alias = format!("#{PREFIX}{channel}:{}", self.0.client.server_name());
+                let alias = OwnedRoomAliasId::try_from(alias)
+                    .map_err(|e| bad("M_UNKNOWN", e.to_string()))?;
+                bot.resolve_alias(&alias).await?.room_id
+            }
+            Err(e) => return Err(e.into()),
+        };
         self.0.db.state().set(CHANNELS, channel, room.as_str()).await?;
         tracing::info!(%channel, %room, "channel room created");
         Ok(room)

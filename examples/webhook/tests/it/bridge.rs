@@ -62,6 +62,20 @@ async fn a_post_appears_once_as_the_puppet_with_its_timestamp() {
 }
 
 #[tokio::test]
+async fn a_channel_whose_mapping_was_lost_adopts_the_room_of_its_alias() {
+    let bridge = Running::start(Profile::Synapse).await;
+    bridge.call("POST", "/webhook/general", Some(WEBHOOK_TOKEN), &post("m1", "hi")).await;
+    bridge.forget_channel("general").await;
+    let (status, body) =
+        bridge.call("POST", "/webhook/general", Some(WEBHOOK_TOKEN), &post("m2", "ho")).await;
+    assert_eq!(status, 200, "{body}");
+    let rooms: Vec<String> = bridge.homeserver.sent().into_iter().map(|m| m.room_id).collect();
+    assert_eq!(rooms, [ROOM, ROOM], "the second post went to the alias's room");
+    assert_eq!(bridge.homeserver.requests_to("/directory/room/").len(), 1);
+    bridge.stop().await;
+}
+
+#[tokio::test]
 async fn bad_requests_get_matrix_shaped_errors() {
     let bridge = Running::start(Profile::Synapse).await;
     let cases = [

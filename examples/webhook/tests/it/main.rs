@@ -24,6 +24,7 @@ pub(crate) const BOT: &str = "@_webhook_bot:example.org";
 pub(crate) struct Running {
     pub(crate) homeserver: SmallHomeserver,
     pub(crate) url: String,
+    database: appservice::sql::SqlStore,
     stop: oneshot::Sender<()>,
     task: JoinHandle<Result<(), appservice::Error>>,
     _dir: tempfile::TempDir,
@@ -51,6 +52,7 @@ impl Running {
             .await
             .unwrap();
         let url = format!("http://{}", bridge.local_addr().unwrap());
+        let database = bridge.database().unwrap().clone();
         homeserver.appservice(url.clone());
         let webhooks = Webhooks::new(&bridge, Secret::new(WEBHOOK_TOKEN.to_owned())).await.unwrap();
         let routes = webhooks.router();
@@ -58,7 +60,12 @@ impl Running {
         let task = tokio::spawn(bridge.run_with(webhooks, routes, async move {
             let _ = stopped.await;
         }));
-        Self { homeserver, url, stop, task, _dir: dir }
+        Self { homeserver, url, database, stop, task, _dir: dir }
+    }
+
+    /// Forgets the channel → room mapping, as a lost database would.
+    pub(crate) async fn forget_channel(&self, channel: &str) {
+        assert!(self.database.state().remove("webhook.channel", channel).await.unwrap());
     }
 
     /// Stops it gracefully.
