@@ -42,6 +42,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod call;
 mod delivery;
 mod ping;
 pub mod profile;
@@ -49,6 +50,7 @@ mod recorded;
 mod server;
 mod small;
 
+pub use call::call;
 pub use delivery::{Delivery, Sent};
 pub use ping::{ping_back, ping_reply};
 pub use profile::Profile;

@@ -6,12 +6,6 @@
 mod errors;
 mod run;
 
-use std::time::Duration;
-
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
-use hyper_util::{client::legacy::Client as HttpClient, rt::TokioExecutor};
-
 /// The homeserver-to-appservice token of every test registration.
 pub(crate) const HS_TOKEN: &str = "hs_token_of_the_facade_tests";
 /// The appservice's token of every test registration.
@@ -57,18 +51,7 @@ pub(crate) async fn call(
     token: Option<&str>,
     body: &str,
 ) -> (u16, String) {
-    let mut request = http::Request::builder().method(method).uri(url);
-    if let Some(token) = token {
-        request = request.header("authorization", format!("Bearer {token}"));
-    }
-    let request = request.body(Full::new(Bytes::from(body.to_owned()))).unwrap();
-    let client = HttpClient::builder(TokioExecutor::new()).build_http();
-    let response = tokio::time::timeout(Duration::from_secs(20), client.request(request))
-        .await
-        .expect("answered in time")
-        .unwrap();
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let (status, body) = appservice_fake_hs::call(method, url, token, body).await.unwrap();
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 

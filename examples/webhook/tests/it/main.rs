@@ -5,13 +5,8 @@
 
 mod bridge;
 
-use std::time::Duration;
-
 use appservice::{Builder, types::Secret};
 use appservice_fake_hs::{Profile, SmallHomeserver};
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
-use hyper_util::{client::legacy::Client as HttpClient, rt::TokioExecutor};
 use serde_json::Value;
 use tokio::{sync::oneshot, task::JoinHandle};
 use webhook_bridge::Webhooks;
@@ -82,19 +77,8 @@ impl Running {
         token: Option<&str>,
         body: &str,
     ) -> (u16, Value) {
-        let mut request =
-            http::Request::builder().method(method).uri(format!("{}{path}", self.url));
-        if let Some(token) = token {
-            request = request.header("authorization", format!("Bearer {token}"));
-        }
-        let request = request.body(Full::new(Bytes::from(body.to_owned()))).unwrap();
-        let client = HttpClient::builder(TokioExecutor::new()).build_http();
-        let response = tokio::time::timeout(Duration::from_secs(20), client.request(request))
-            .await
-            .expect("answered in time")
-            .unwrap();
-        let status = response.status().as_u16();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let url = format!("{}{path}", self.url);
+        let (status, body) = appservice_fake_hs::call(method, &url, token, body).await.unwrap();
         (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
     }
 }
