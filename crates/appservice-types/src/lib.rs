@@ -83,5 +83,7 @@ pub use validated::{InvalidRegistration, ValidatedRegistration};
 /// without knowing its type (a handler's failure, a transport's, a store's cause).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// ruma's identifier and serde types this crate's API uses, for convenience.
-pub use ruma_common::{self as ruma_common, serde::Raw};
+/// ruma's identifier, time and serde types this crate's API uses (`ruma_common`), its events
+/// (`ruma_events`, for typed access to a [`RawEvent`](transaction::RawEvent)) and the integer
+/// type of timestamps (`js_int::UInt`), so users need no ruma dependency of their own.
+pub use {js_int, ruma_common, ruma_common::serde::Raw, ruma_events};
