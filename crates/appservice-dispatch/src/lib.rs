@@ -68,6 +68,7 @@
 mod auth;
 mod config;
 mod dispatcher;
+mod event_router;
 mod handler;
 pub mod hook;
 mod order;
@@ -76,9 +77,20 @@ pub mod store;
 
 pub use config::{DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_EVENTS, DispatchConfig, RoomConcurrency};
 pub use dispatcher::{Dispatcher, Disposition, Rejection, Report, error_response};
+pub use event_router::{EventRouter, RouteFuture};
 pub use handler::{BoxError, Event, Handler, HandlerError, TransactionContext};
 pub use hook::{EventHook, Hooked};
 pub use store::{Fingerprint, MemoryStore, StoreError, TransactionStore, UnitOfWork};
+
+/// Typed access to events: the error, its kind, and the whole-event types
+/// [`Event::deserialize_as`] takes.
+pub use appservice_types::transaction::{EventError, EventErrorKind, StaticEvent};
+/// ruma, re-exported so a handler needs no ruma dependency of its own: identifiers and time
+/// (`ruma_common`, e.g. `ruma_common::{RoomId, MilliSecondsSinceUnixEpoch}`), events
+/// (`ruma_events`, e.g. `ruma_events::room::message::RoomMessageEventContent`) and the
+/// timestamp's integer (`js_int::UInt`). They are `appservice_types`' re-exports, so each
+/// has one name.
+pub use appservice_types::{js_int, ruma_common, ruma_events};
 
 /// A boxed, `Send` future (for the object-safe [`TransactionStore`]).
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
