@@ -65,6 +65,47 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+//!
+//! # Typed events and per-type routing
+//!
+//! Each event reaches the handler as its raw JSON and its envelope (type, IDs, sender, state
+//! key, timestamp as strings and integers, no parse of `content`). ruma's types are applied on
+//! demand: [`Event::content`] deserializes only the content, as the ruma content type asked for
+//! and only if the event is of that type; [`Event::deserialize_as`] reads a whole ruma event
+//! type; [`EventEnvelope::room_id`](appservice_types::transaction::EventEnvelope::room_id) and
+//! its siblings borrow the envelope's strings as ruma IDs. ruma itself is re-exported
+//! ([`ruma_common`], [`ruma_events`], [`js_int`]), so a handler needs no ruma dependency.
+//!
+//! ```
+//! use appservice_dispatch::{
+//!     Event, Handler, HandlerError, TransactionContext,
+//!     ruma_events::room::message::{MessageType, RoomMessageEventContent},
+//! };
+//!
+//! struct Bridge;
+//!
+//! impl Handler for Bridge {
+//!     async fn event(&self, _txn: &TransactionContext<'_>, event: Event<'_>) -> Result<(), HandlerError> {
+//!         // Only messages; a malformed one is skipped (its error says why).
+//!         let (Some(envelope), Ok(content)) = (event.envelope, event.content::<RoomMessageEventContent>())
+//!         else {
+//!             return Ok(());
+//!         };
+//!         let (Ok(room_id), Ok(sender)) = (envelope.room_id(), envelope.sender()) else {
+//!             return Ok(());
+//!         };
+//!         if let MessageType::Text(text) = &content.msgtype {
+//!             println!("{sender} in {room_id} at {:?}: {}", envelope.origin_server_ts(), text.body);
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//! ```
+//!
+//! [`EventRouter`] does the `match` on the type for you: a route per ruma content type, the
+//! content deserialized (or its typed error), everything else to the handler it wraps; see its
+//! example.
+
 mod auth;
 mod config;
 mod dispatcher;
