@@ -16,6 +16,8 @@
 //!   then print peak and current RSS (what the driver spawns for the flatness check).
 //! * `appservice-bench dispatch-loop N EVENTS`: N transactions of EVENTS events through a
 //!   dispatcher in process (no HTTP), for instruction counts under callgrind.
+//! * `appservice-bench routing [REPS [N]]`: the event-routing section alone (a plain handler
+//!   against an `EventRouter`, in process).
 //! * `appservice-bench queue N`: N transactions dispatched at once on tasks of a tokio runtime,
 //!   all but one waiting for their turn; prints the CPU time (the turn queue's cost).
 
@@ -26,6 +28,7 @@ mod child;
 mod driver;
 mod load;
 mod procstat;
+mod routing;
 mod sections;
 mod server;
 mod workload;
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         Some("memory-sqlite") => sections::memory_sqlite(&args[1..]),
         Some("dispatch-loop") => sections::dispatch_loop(&args[1..]),
         Some("queue") => sections::queue(&args[1..]),
+        Some("routing") => routing::main(&args[1..]),
         Some("help" | "-h" | "--help") => {
             print!("{}", driver::USAGE);
             Ok(())
