@@ -27,7 +27,6 @@ type Call<H> = Box<
 
 struct Route<H> {
     event_type: &'static str,
-    prefix: bool,
     call: Call<H>,
 }
 
@@ -111,14 +110,17 @@ struct Route<H> {
 /// ```
 pub struct EventRouter<H> {
     handler: H,
-    routes: Vec<Route<H>>,
+    /// Routes by full type.
+    exact: Vec<Route<H>>,
+    /// Routes by type prefix, in the order they were added.
+    prefixes: Vec<Route<H>>,
 }
 
 impl<H: Handler> EventRouter<H> {
     /// A router with no routes in front of `handler`, which gets every request nobody routes
     /// and is the state each route receives.
     pub fn new(handler: H) -> Self {
-        Self { handler, routes: Vec::new() }
+        Self { handler, exact: Vec::new(), prefixes: Vec::new() }
     }
 
     /// Routes events of content type `C` (its `TYPE`, or every type under it for a prefix type)
@@ -139,12 +141,13 @@ impl<H: Handler> EventRouter<H> {
             + 'static,
     {
         let prefix = <C::IsPrefix as appservice_types::ruma_events::BooleanType>::as_bool();
-        self.routes.retain(|r| (r.event_type, r.prefix) != (C::TYPE, prefix));
+        let routes = if prefix { &mut self.prefixes } else { &mut self.exact };
+        routes.retain(|r| r.event_type != C::TYPE);
         let call: Call<H> = Box::new(move |handler, txn, event| {
             let content = event.content::<C>();
             route(handler, txn, event, content)
         });
-        self.routes.push(Route { event_type: C::TYPE, prefix, call });
+        routes.push(Route { event_type: C::TYPE, call });
         self
     }
 
@@ -155,19 +158,18 @@ impl<H: Handler> EventRouter<H> {
 
     /// The route for `event_type`: an exact one, else the first prefix that matches.
     fn route(&self, event_type: &str) -> Option<&Route<H>> {
-        self.routes.iter().find(|r| !r.prefix && r.event_type == event_type).or_else(|| {
-            self.routes.iter().find(|r| r.prefix && event_type.starts_with(r.event_type))
-        })
+        self.exact
+            .iter()
+            .find(|r| r.event_type == event_type)
+            .or_else(|| self.prefixes.iter().find(|r| event_type.starts_with(r.event_type)))
     }
 }
 
 impl<H: fmt::Debug> fmt::Debug for EventRouter<H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let types: Vec<_> = self
-            .routes
-            .iter()
-            .map(|r| if r.prefix { format!("{}*", r.event_type) } else { r.event_type.to_owned() })
-            .collect();
+        let exact = self.exact.iter().map(|r| r.event_type.to_owned());
+        let prefixes = self.prefixes.iter().map(|r| format!("{}*", r.event_type));
+        let types: Vec<_> = exact.chain(prefixes).collect();
         f.debug_struct("EventRouter")
             .field("handler", &self.handler)
             .field("routes", &types)
