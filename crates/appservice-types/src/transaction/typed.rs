@@ -18,8 +18,8 @@ use serde_json::value::RawValue;
 
 use super::{EventEnvelope, RawEvent};
 
-/// Why typed access to an event failed. What went wrong is [`kind`](Self::kind); the
-/// underlying serde or ID error is the [`source`](std::error::Error::source).
+/// Why typed access to an event failed: what went wrong is [`kind`](Self::kind), and the
+/// message includes serde's or ruma's reason (it has no separate `source`).
 #[derive(Debug)]
 pub struct EventError {
     kind: EventErrorKind,
@@ -48,9 +48,20 @@ pub enum EventErrorKind {
 
 #[derive(Debug)]
 enum Detail {
-    Json(serde_json::Error),
-    WrongType { expected: &'static str, prefix: bool, found: Box<str> },
-    Id { field: &'static str, error: IdParseError },
+    /// A serde failure reading the envelope (`what` empty) or a `what` event or its content.
+    Json {
+        what: &'static str,
+        error: serde_json::Error,
+    },
+    WrongType {
+        expected: &'static str,
+        prefix: bool,
+        found: Box<str>,
+    },
+    Id {
+        field: &'static str,
+        error: IdParseError,
+    },
 }
 
 impl EventError {
@@ -59,8 +70,8 @@ impl EventError {
         self.kind
     }
 
-    fn json(kind: EventErrorKind, error: serde_json::Error) -> Self {
-        Self { kind, detail: Detail::Json(error) }
+    fn envelope(error: serde_json::Error) -> Self {
+        Self { kind: EventErrorKind::Envelope, detail: Detail::Json { what: "", error } }
     }
 
     fn id(field: &'static str, error: IdParseError) -> Self {
@@ -75,25 +86,19 @@ impl fmt::Display for EventError {
                 let star = if *prefix { "*" } else { "" };
                 write!(f, "the event's type is {found:?}, not {expected}{star}")
             }
-            (_, Detail::Id { field, .. }) => write!(f, "invalid {field}"),
-            (EventErrorKind::Envelope, _) => f.write_str("malformed event envelope"),
-            (EventErrorKind::Redacted, _) => {
-                f.write_str("the event is redacted; its remaining content is not of this type")
+            (_, Detail::Id { field, error }) => write!(f, "invalid {field}: {error}"),
+            (EventErrorKind::Envelope, Detail::Json { error, .. }) => {
+                write!(f, "malformed event envelope: {error}")
             }
-            _ => f.write_str("the event does not match the type asked for"),
+            (EventErrorKind::Redacted, Detail::Json { what, error }) => {
+                write!(f, "redacted {what} event, what is left does not deserialize: {error}")
+            }
+            (_, Detail::Json { what, error }) => write!(f, "invalid {what} event: {error}"),
         }
     }
 }
 
-impl std::error::Error for EventError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.detail {
-            Detail::Json(e) => Some(e),
-            Detail::Id { error, .. } => Some(error),
-            Detail::WrongType { .. } => None,
-        }
-    }
-}
+impl std::error::Error for EventError {}
 
 /// Whether `event_type` is of content type `C` (its full type, or a type under its prefix).
 pub fn is_of_type<C: StaticEventContent>(event_type: &str) -> bool {
@@ -217,8 +222,7 @@ impl RawEvent {
     where
         C: StaticEventContent + DeserializeOwned,
     {
-        let envelope =
-            self.envelope().map_err(|e| EventError::json(EventErrorKind::Envelope, e))?;
+        let envelope = self.envelope().map_err(EventError::envelope)?;
         self.content_of_type(&envelope.event_type)
     }
 
@@ -230,7 +234,7 @@ impl RawEvent {
         check_type::<C>(event_type)?;
         serde_json::from_str::<ContentOnly<C>>(self.json())
             .map(|c| c.content)
-            .map_err(|e| self.invalid(e))
+            .map_err(|e| self.invalid(C::TYPE, e))
     }
 
     /// The whole event as ruma's event type `T` (for example `OriginalSyncRoomMessageEvent` or
@@ -252,15 +256,14 @@ impl RawEvent {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn deserialize_as<T: StaticEvent>(&self) -> Result<T, EventError> {
-        let envelope =
-            self.envelope().map_err(|e| EventError::json(EventErrorKind::Envelope, e))?;
+        let envelope = self.envelope().map_err(EventError::envelope)?;
         check_type::<T::Content>(&envelope.event_type)?;
-        serde_json::from_str(self.json()).map_err(|e| self.invalid(e))
+        serde_json::from_str(self.json()).map_err(|e| self.invalid(T::Content::TYPE, e))
     }
 
     /// A deserialization failure of a type-checked event: [`EventErrorKind::Redacted`] if the
     /// event says it was redacted, else [`EventErrorKind::Invalid`]. Runs only on failure.
-    fn invalid(&self, error: serde_json::Error) -> EventError {
+    fn invalid(&self, what: &'static str, error: serde_json::Error) -> EventError {
         #[derive(Deserialize)]
         struct Unsigned<'a> {
             #[serde(borrow)]
@@ -274,7 +277,7 @@ impl RawEvent {
         let redacted = serde_json::from_str::<WithUnsigned<'_>>(self.json())
             .is_ok_and(|e| e.unsigned.is_some_and(|u| u.redacted_because.is_some()));
         let kind = if redacted { EventErrorKind::Redacted } else { EventErrorKind::Invalid };
-        EventError::json(kind, error)
+        EventError { kind, detail: Detail::Json { what, error } }
     }
 }
 
@@ -326,7 +329,7 @@ mod tests {
         let bad = MESSAGE.replace(r#""body":"hi""#, r#""body":3"#);
         let e = event(&bad).content::<RoomMessageEventContent>().unwrap_err();
         assert_eq!(e.kind(), EventErrorKind::Invalid);
-        assert!(std::error::Error::source(&e).is_some());
+        assert!(e.to_string().starts_with("invalid m.room.message event: invalid type"), "{e}");
         let e = event(r#"{"type":"m.room.message"}"#).content::<RoomMessageEventContent>();
         assert_eq!(e.unwrap_err().kind(), EventErrorKind::Envelope);
         let e = event("[1]").deserialize_as::<OriginalSyncRoomMessageEvent>().unwrap_err();
@@ -378,8 +381,9 @@ mod tests {
         let bad = event(&MESSAGE.replace("@a:x", "a:x").replace("!r:x", "r"));
         let envelope = bad.envelope().unwrap();
         let e = envelope.sender().unwrap_err();
-        assert_eq!((e.kind(), e.to_string().as_str()), (EventErrorKind::Id, "invalid sender"));
-        assert_eq!(envelope.room_id().unwrap_err().to_string(), "invalid room_id");
+        assert_eq!(e.kind(), EventErrorKind::Id);
+        assert!(e.to_string().starts_with("invalid sender: "), "{e}");
+        assert!(envelope.room_id().unwrap_err().to_string().starts_with("invalid room_id: "));
     }
 
     #[test]
