@@ -373,9 +373,9 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
         parse[0],
         parse[1]
     );
-    let routing_n = if options.quick { 100 } else { 1000 };
-    let routing = crate::routing::routing(options.reps.max(3), routing_n)?;
-    crate::routing::print(options.reps.max(3), routing_n, &routing);
+    let (routing_blocks, routing_n) = if options.quick { (5, 50) } else { (35, 200) };
+    let routing = crate::routing::routing(routing_blocks, routing_n)?;
+    crate::routing::print(routing_blocks, routing_n, &routing);
     let fsync = sections::fsync(options.reps.max(3), fsync_n, &options.dir)?;
     println!(
         "\nPersistent store ({} records per repetition, in {}):\n  \

@@ -1,15 +1,12 @@
 //! The measured section of typed events (#14): dispatch of realistic 50-event transactions
 //! through a plain `Handler` against the same handler behind an `EventRouter` whose routes are
 //! for other types (nobody routes these events) and with a route for `m.room.message` (its
-//! content deserialized), in process, repetitions interleaved; and the cost of the envelope's
-//! typed IDs (`room_id()`, `sender()`, `event_id()`), validated on demand.
+//! content deserialized), in process, in interleaved blocks, as on-CPU time; and the cost of the
+//! envelope's typed IDs (`room_id()`, `sender()`, `event_id()`), validated on demand.
 
 use std::{
     hint::black_box,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::atomic::{AtomicU64, Ordering},
     time::{Duration, Instant},
 };
 
@@ -45,10 +42,10 @@ const BODIES: usize = 64;
 /// What the section measured: medians of interleaved repetitions.
 #[derive(Debug)]
 pub(crate) struct Routing {
-    /// µs per 50-event transaction: plain handler, router without a route for these events,
-    /// router with a route for `m.room.message`.
+    /// CPU µs per 50-event transaction: plain handler, router without a route for these
+    /// events, router with a route for `m.room.message`.
     pub(crate) us_per_txn: [f64; 3],
-    /// Medians of the per-repetition ratios to the plain handler: unrouted, routed.
+    /// Medians of the per-block ratios to the plain handler: unrouted, routed.
     pub(crate) ratios: [f64; 2],
     /// ns per event: the envelope; the envelope plus its three typed IDs.
     pub(crate) id_ns_per_event: [f64; 2],
@@ -115,60 +112,65 @@ fn requests(bodies: &[Bytes], run: usize, n: usize) -> Result<Vec<http::Request<
         .collect()
 }
 
-/// Dispatches `requests` through a new dispatcher around `handler`; the time, and the events
-/// the handler counted.
-fn timed<H: Handler>(handler: H, requests: Vec<http::Request<Bytes>>) -> Result<Duration> {
+/// A dispatcher around `handler`, as the load test's servers have.
+fn dispatcher<H: Handler>(handler: H) -> Result<Dispatcher<H>> {
     let registration = ValidatedRegistration::parse(&registration_yaml())?;
-    let dispatcher =
-        Dispatcher::with_store(registration, handler, MemoryStore::new(), DispatchConfig::new());
-    let n = requests.len();
-    let start = Instant::now();
-    let ok = requests
-        .into_iter()
-        .map(|r| futures::executor::block_on(dispatcher.dispatch(r)))
-        .filter(|r| r.status() == 200)
-        .count();
-    let elapsed = start.elapsed();
-    ensure!(ok == n, "{ok} of {n} transactions answered 200");
-    Ok(elapsed)
+    Ok(Dispatcher::with_store(registration, handler, MemoryStore::new(), DispatchConfig::new()))
 }
 
-/// Medians over `reps` interleaved repetitions (the order rotated each time) of `n`
-/// transactions per variant.
-pub(crate) fn routing(reps: usize, n: usize) -> Result<Routing> {
+/// Dispatches `requests`; this process's on-CPU time for it (the schedstat of its threads: one
+/// here, the dispatch runs on this thread).
+fn timed<H: Handler>(d: &Dispatcher<H>, requests: Vec<http::Request<Bytes>>) -> Result<Duration> {
+    let n = requests.len();
+    let pid = std::process::id();
+    let before = crate::procstat::thread_cpu(pid)?;
+    let ok = requests
+        .into_iter()
+        .map(|r| futures::executor::block_on(d.dispatch(r)))
+        .filter(|r| r.status() == 200)
+        .count();
+    let cpu = crate::procstat::cpu_delta(&before, &crate::procstat::thread_cpu(pid)?);
+    ensure!(ok == n, "{ok} of {n} transactions answered 200");
+    Ok(cpu)
+}
+
+/// `blocks` interleaved blocks (the order of the variants rotated each time) of `n`
+/// transactions per variant, each variant on its own dispatcher; medians over the blocks.
+pub(crate) fn routing(blocks: usize, n: usize) -> Result<Routing> {
     let mut rng = Rng::new(17);
     let mut serial = 0;
     let bodies: Vec<Bytes> =
         (0..BODIES).map(|_| crate::workload::body(&mut rng, &mut serial, EVENTS)).collect();
-    let expected = (n * EVENTS) as u64;
+    let plain = dispatcher(Counting::default())?;
+    let unrouted = dispatcher(other_routes())?;
+    let routed = dispatcher(route::<RoomMessageEventContent>(other_routes()))?;
     let mut times = [Vec::new(), Vec::new(), Vec::new()];
     let mut ratios = [Vec::new(), Vec::new()];
-    for rep in 0..reps {
-        let mut rep_times = [Duration::ZERO; 3];
+    for block in 0..blocks {
+        let mut block_times = [Duration::ZERO; 3];
         for k in 0..3 {
-            let variant = (k + rep) % 3;
-            let requests = requests(&bodies, rep * 3 + variant, n)?;
-            rep_times[variant] = match variant {
-                0 => timed(Counting::default(), requests)?,
-                1 => timed(other_routes(), requests)?,
-                _ => timed(route::<RoomMessageEventContent>(other_routes()), requests)?,
+            let variant = (k + block) % 3;
+            let requests = requests(&bodies, block, n)?;
+            block_times[variant] = match variant {
+                0 => timed(&plain, requests)?,
+                1 => timed(&unrouted, requests)?,
+                _ => timed(&routed, requests)?,
             };
         }
-        for (all, t) in times.iter_mut().zip(rep_times) {
+        for (all, t) in times.iter_mut().zip(block_times) {
             all.push(t.as_nanos() as f64 / 1000.0 / n as f64);
         }
-        ratios[0].push(rep_times[1].as_secs_f64() / rep_times[0].as_secs_f64());
-        ratios[1].push(rep_times[2].as_secs_f64() / rep_times[0].as_secs_f64());
+        ratios[0].push(block_times[1].as_secs_f64() / block_times[0].as_secs_f64());
+        ratios[1].push(block_times[2].as_secs_f64() / block_times[0].as_secs_f64());
     }
-    // Both routers count every event once (the message route, each content it parsed).
-    for (i, router) in
-        [other_routes(), route::<RoomMessageEventContent>(other_routes())].into_iter().enumerate()
-    {
-        let router = Arc::new(router);
-        timed(router.clone(), requests(&bodies, usize::MAX / 2 + i, n)?)?;
-        let counted = router.handler().0.load(Ordering::Relaxed);
-        ensure!(counted == expected, "router {i} counted {counted} of {expected} events");
-    }
+    // Every handler counted every event once (the message route, each content it parsed).
+    let expected = (blocks * n * EVENTS) as u64;
+    let counts = [
+        plain.handler().0.load(Ordering::Relaxed),
+        unrouted.handler().handler().0.load(Ordering::Relaxed),
+        routed.handler().handler().0.load(Ordering::Relaxed),
+    ];
+    ensure!(counts == [expected; 3], "counted {counts:?} events, not {expected} each");
     let [plain, unrouted, routed] = times;
     Ok(Routing {
         us_per_txn: [
@@ -177,7 +179,7 @@ pub(crate) fn routing(reps: usize, n: usize) -> Result<Routing> {
             crate::median_f64(routed),
         ],
         ratios: ratios.map(crate::median_f64),
-        id_ns_per_event: typed_ids(reps, n.div_ceil(20))?,
+        id_ns_per_event: typed_ids(blocks.min(15), 20)?,
     })
 }
 
@@ -206,21 +208,21 @@ fn typed_ids(reps: usize, rounds: usize) -> Result<[f64; 2]> {
     Ok(samples.map(crate::median_f64))
 }
 
-/// `appservice-bench routing [REPS [N]]`: the section alone (default 7 repetitions of 1000
+/// `appservice-bench routing [BLOCKS [N]]`: the section alone (default 35 blocks of 200
 /// transactions per variant), printed.
 pub(crate) fn main(args: &[String]) -> Result<()> {
-    let reps = args.first().map(|a| a.parse()).transpose()?.unwrap_or(7);
-    let n = args.get(1).map(|a| a.parse()).transpose()?.unwrap_or(1000);
-    print(reps, n, &routing(reps, n)?);
+    let blocks = args.first().map(|a| a.parse()).transpose()?.unwrap_or(35);
+    let n = args.get(1).map(|a| a.parse()).transpose()?.unwrap_or(200);
+    print(blocks, n, &routing(blocks, n)?);
     Ok(())
 }
 
 /// The section's report.
 #[allow(clippy::print_stdout)] // The report is the bench's output.
-pub(crate) fn print(reps: usize, n: usize, r: &Routing) {
+pub(crate) fn print(blocks: usize, n: usize, r: &Routing) {
     println!(
-        "\nEvent routing (in process, {n} transactions of {EVENTS} events per variant, median of \
-         {reps} interleaved repetitions, µs/transaction):\n  \
+        "\nEvent routing (in process, {blocks} interleaved blocks of {n} transactions of {EVENTS} \
+         events per variant, medians, CPU µs/transaction):\n  \
          plain Handler                                        {:>7.1}\n  \
          EventRouter, six routes, none for these events       {:>7.1}  ({:.3}× plain)\n  \
          EventRouter, a route for m.room.message (content)    {:>7.1}  ({:.3}× plain)\n  \
@@ -241,7 +243,7 @@ impl Routing {
     /// The figures for the driver's JSON report.
     pub(crate) fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
-            "us_per_50_event_txn": {
+            "cpu_us_per_50_event_txn": {
                 "plain_handler": self.us_per_txn[0],
                 "router_unrouted": self.us_per_txn[1],
                 "router_routed_message": self.us_per_txn[2],
