@@ -373,7 +373,7 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
         parse[0],
         parse[1]
     );
-    let (routing_blocks, routing_n) = if options.quick { (5, 50) } else { (35, 200) };
+    let (routing_blocks, routing_n) = if options.quick { (30, 10) } else { (500, 20) };
     let routing = crate::routing::routing(routing_blocks, routing_n)?;
     crate::routing::print(routing_blocks, routing_n, &routing);
     let fsync = sections::fsync(options.reps.max(3), fsync_n, &options.dir)?;
