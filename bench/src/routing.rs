@@ -6,14 +6,14 @@
 
 use std::{
     hint::black_box,
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{Arc, atomic::Ordering},
     time::{Duration, Instant},
 };
 
 use anyhow::{Result, ensure};
 use appservice_dispatch::{
-    DispatchConfig, Dispatcher, Event, EventRouter, Handler, HandlerError, MemoryStore,
-    RouteFuture, TransactionContext, ruma_events,
+    DispatchConfig, Dispatcher, Event, EventRouter, Handler, MemoryStore, RouteFuture,
+    TransactionContext, ruma_events,
 };
 use appservice_types::{ValidatedRegistration, transaction::RawEvent};
 use bytes::Bytes;
@@ -30,7 +30,7 @@ use ruma_events::{
 use serde::de::DeserializeOwned;
 
 use crate::{
-    server::{HS_TOKEN, registration_yaml},
+    server::{Counting, HS_TOKEN, registration_yaml},
     workload::Rng,
 };
 
@@ -49,23 +49,6 @@ pub(crate) struct Routing {
     pub(crate) ratios: [f64; 2],
     /// ns per event: the envelope; the envelope plus its three typed IDs.
     pub(crate) id_ns_per_event: [f64; 2],
-}
-
-/// The handler of the bench's servers: counts events with an envelope.
-#[derive(Default)]
-struct Counting(AtomicU64);
-
-impl Handler for Counting {
-    async fn event(
-        &self,
-        _txn: &TransactionContext<'_>,
-        event: Event<'_>,
-    ) -> Result<(), HandlerError> {
-        if event.envelope.is_some() {
-            self.0.fetch_add(1, Ordering::Relaxed);
-        }
-        Ok(())
-    }
 }
 
 /// A route that counts the events whose content deserialized.
@@ -91,7 +74,7 @@ fn route<C: StaticEventContent + DeserializeOwned + Send + 'static>(
 
 /// A router with six routes, none for a type of the workload's mix.
 fn other_routes() -> EventRouter<Counting> {
-    let router = EventRouter::new(Counting::default());
+    let router = EventRouter::new(Counting(Arc::default()));
     let router = route::<RoomEncryptedEventContent>(router);
     let router = route::<StickerEventContent>(router);
     let router = route::<RoomRedactionEventContent>(router);
@@ -141,7 +124,7 @@ pub(crate) fn routing(blocks: usize, n: usize) -> Result<Routing> {
     let mut serial = 0;
     let bodies: Vec<Bytes> =
         (0..BODIES).map(|_| crate::workload::body(&mut rng, &mut serial, EVENTS)).collect();
-    let plain = dispatcher(Counting::default())?;
+    let plain = dispatcher(Counting(Arc::default()))?;
     let unrouted = dispatcher(other_routes())?;
     let routed = dispatcher(route::<RoomMessageEventContent>(other_routes()))?;
     let mut times = [Vec::new(), Vec::new(), Vec::new()];
