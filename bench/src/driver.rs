@@ -364,6 +364,9 @@ pub(crate) fn main(options: Options) -> Result<()> {
         parse[0],
         parse[1]
     );
+    let (routing_blocks, routing_n) = if options.quick { (30, 10) } else { (500, 20) };
+    let routing = crate::routing::routing(routing_blocks, routing_n)?;
+    crate::routing::print(routing_blocks, routing_n, &routing);
     let fsync = sections::fsync(options.reps.max(3), fsync_n, &options.dir)?;
     println!(
         "\nPersistent store ({} records per repetition, in {}):\n  \
@@ -455,6 +458,7 @@ pub(crate) fn main(options: Options) -> Result<()> {
                 "from_slice_and_envelopes": parse[0],
                 "floor_raw_values": parse[1],
             },
+            "routing": routing.to_json(),
             "fsync_us_per_record": { "file_store": fsync[0], "floor": fsync[1], "ratio": fsync[1] / fsync[0] },
             "memory_kib": {
                 "small": { "transactions": 10_000, "peak_rss": small.0, "rss": small.1 },

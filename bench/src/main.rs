@@ -16,6 +16,8 @@
 //!   then print peak and current RSS (what the driver spawns for the flatness check).
 //! * `appservice-bench dispatch-loop N EVENTS`: N transactions of EVENTS events through a
 //!   dispatcher in process (no HTTP), for instruction counts under callgrind.
+//! * `appservice-bench routing [BLOCKS [N]]`: the event-routing section alone (a plain handler
+//!   against an `EventRouter`, in process).
 //! * `appservice-bench queue N`: N transactions dispatched at once on tasks of a tokio runtime,
 //!   all but one waiting for their turn; prints the CPU time (the turn queue's cost).
 //! * `appservice-bench client [--quick]`: the client benchmark alone (our sends vs a bare hyper
@@ -29,6 +31,7 @@ mod client;
 mod driver;
 mod load;
 mod procstat;
+mod routing;
 mod sections;
 mod server;
 mod workload;
@@ -86,6 +89,15 @@ enum Mode {
         /// Transactions.
         n: usize,
     },
+    /// The event-routing section alone: a plain handler against an `EventRouter`, in process.
+    Routing {
+        /// Interleaved blocks per variant.
+        #[arg(default_value_t = 500)]
+        blocks: usize,
+        /// Transactions per block.
+        #[arg(default_value_t = 20)]
+        n: usize,
+    },
     /// The client benchmark alone: our client's sends against a bare hyper client's.
     Client {
         /// Fewer sends (a smoke run).
@@ -105,6 +117,9 @@ fn main() -> ExitCode {
         Some(Mode::MemorySqlite { n, dir }) => sections::memory_sqlite(n, &dir),
         Some(Mode::DispatchLoop { n, events }) => sections::dispatch_loop(n, events),
         Some(Mode::Queue { n }) => sections::queue(n),
+        Some(Mode::Routing { blocks, n }) => {
+            routing::routing(blocks, n).map(|r| routing::print(blocks, n, &r))
+        }
         Some(Mode::Client { quick }) => client::run(quick).map(|report| report.print()),
         None => driver::main(cli.driver),
     };

@@ -214,7 +214,7 @@ fn tower_layer_apply(
 }
 
 /// Our handler: counts the events whose envelope (type, room, sender, event ID) parsed.
-struct Counting(Arc<AtomicU64>);
+pub(crate) struct Counting(pub(crate) Arc<AtomicU64>);
 
 impl Handler for Counting {
     async fn event(

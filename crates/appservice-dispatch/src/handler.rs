@@ -10,10 +10,12 @@ use std::{collections::BTreeMap, future::Future};
 use appservice_types::{
     MatrixError,
     ruma_common::{RoomAliasId, UserId},
+    ruma_events::StaticEventContent,
     thirdparty::{Location, Protocol, User},
-    transaction::{EventEnvelope, RawEvent, Transaction},
+    transaction::{EventEnvelope, EventError, RawEvent, StaticEvent, Transaction},
 };
 use bytes::Bytes;
+use serde::de::DeserializeOwned;
 
 use crate::UnitOfWork;
 
@@ -83,6 +85,29 @@ pub struct Event<'a> {
     /// Its envelope (type, IDs, sender, state key), or `None` if the event is malformed: it still
     /// reaches the handler, which decides what to do with it.
     pub envelope: Option<&'a EventEnvelope<'a>>,
+}
+
+/// Typed access on demand (see [`RawEvent::content`] and [`RawEvent::deserialize_as`]); the
+/// envelope's IDs are typed by [`EventEnvelope::room_id`] and its siblings.
+impl Event<'_> {
+    /// The event's content as `C` if the event's `type` is `C`'s (else
+    /// [`EventErrorKind::WrongType`](crate::EventErrorKind::WrongType)): only `content` is
+    /// deserialized, and the type is the envelope's, already read.
+    pub fn content<C>(&self) -> Result<C, EventError>
+    where
+        C: StaticEventContent + DeserializeOwned,
+    {
+        match self.envelope {
+            Some(envelope) => self.raw.content_of_type(&envelope.event_type),
+            None => self.raw.content(),
+        }
+    }
+
+    /// The whole event as ruma's event type `T` (for example `OriginalSyncRoomMessageEvent`),
+    /// if the event's `type` is `T`'s.
+    pub fn deserialize_as<T: StaticEvent>(&self) -> Result<T, EventError> {
+        self.raw.deserialize_as()
+    }
 }
 
 /// What the appservice does with each request.
@@ -201,6 +226,110 @@ pub trait Handler: Send + Sync + 'static {
     }
 }
 
+/// A handler that wraps another and passes it every request but (possibly) the events: the
+/// [`forward_all_but_event`] macro's way to reach the inner handler.
+pub(crate) trait Wraps {
+    /// The handler that gets the requests.
+    type Inner: Handler;
+    /// The handler that gets the requests.
+    fn inner(&self) -> &Self::Inner;
+    /// Runs before a ping is passed on (a hook's [`ping_received`](crate::EventHook::ping_received)).
+    fn before_ping(&self, transaction_id: Option<&str>) {
+        let _ = transaction_id;
+    }
+}
+
+/// The [`Handler`] methods other than `event`, each passing its call to [`Wraps::inner`]: one
+/// forwarder for every wrapper (`Arc`, [`Hooked`](crate::Hooked),
+/// [`EventRouter`](crate::EventRouter)).
+macro_rules! forward_all_but_event {
+    () => {
+        fn ephemeral_and_device_data(
+            &self,
+            txn: &$crate::TransactionContext<'_>,
+        ) -> impl ::std::future::Future<Output = Result<(), $crate::HandlerError>> + Send {
+            $crate::handler::Wraps::inner(self).ephemeral_and_device_data(txn)
+        }
+
+        fn query_user(
+            &self,
+            user_id: &::appservice_types::ruma_common::UserId,
+        ) -> impl ::std::future::Future<Output = Result<bool, $crate::HandlerError>> + Send {
+            $crate::handler::Wraps::inner(self).query_user(user_id)
+        }
+
+        fn query_room_alias(
+            &self,
+            alias: &::appservice_types::ruma_common::RoomAliasId,
+        ) -> impl ::std::future::Future<Output = Result<bool, $crate::HandlerError>> + Send {
+            $crate::handler::Wraps::inner(self).query_room_alias(alias)
+        }
+
+        fn ping(
+            &self,
+            transaction_id: Option<&str>,
+        ) -> impl ::std::future::Future<Output = Result<(), $crate::HandlerError>> + Send {
+            $crate::handler::Wraps::before_ping(self, transaction_id);
+            $crate::handler::Wraps::inner(self).ping(transaction_id)
+        }
+
+        fn thirdparty_protocol(
+            &self,
+            protocol: &str,
+        ) -> impl ::std::future::Future<
+            Output = Result<Option<::appservice_types::thirdparty::Protocol>, $crate::HandlerError>,
+        > + Send {
+            $crate::handler::Wraps::inner(self).thirdparty_protocol(protocol)
+        }
+
+        fn thirdparty_users(
+            &self,
+            protocol: &str,
+            fields: &::std::collections::BTreeMap<String, String>,
+        ) -> impl ::std::future::Future<
+            Output = Result<Vec<::appservice_types::thirdparty::User>, $crate::HandlerError>,
+        > + Send {
+            $crate::handler::Wraps::inner(self).thirdparty_users(protocol, fields)
+        }
+
+        fn thirdparty_locations(
+            &self,
+            protocol: &str,
+            fields: &::std::collections::BTreeMap<String, String>,
+        ) -> impl ::std::future::Future<
+            Output = Result<Vec<::appservice_types::thirdparty::Location>, $crate::HandlerError>,
+        > + Send {
+            $crate::handler::Wraps::inner(self).thirdparty_locations(protocol, fields)
+        }
+
+        fn thirdparty_user_lookup(
+            &self,
+            user_id: &::appservice_types::ruma_common::UserId,
+        ) -> impl ::std::future::Future<
+            Output = Result<Vec<::appservice_types::thirdparty::User>, $crate::HandlerError>,
+        > + Send {
+            $crate::handler::Wraps::inner(self).thirdparty_user_lookup(user_id)
+        }
+
+        fn thirdparty_location_lookup(
+            &self,
+            alias: &::appservice_types::ruma_common::RoomAliasId,
+        ) -> impl ::std::future::Future<
+            Output = Result<Vec<::appservice_types::thirdparty::Location>, $crate::HandlerError>,
+        > + Send {
+            $crate::handler::Wraps::inner(self).thirdparty_location_lookup(alias)
+        }
+    };
+}
+pub(crate) use forward_all_but_event;
+
+impl<H: Handler> Wraps for std::sync::Arc<H> {
+    type Inner = H;
+    fn inner(&self) -> &H {
+        self
+    }
+}
+
 impl<H: Handler> Handler for std::sync::Arc<H> {
     fn event(
         &self,
@@ -210,68 +339,5 @@ impl<H: Handler> Handler for std::sync::Arc<H> {
         (**self).event(txn, event)
     }
 
-    fn ephemeral_and_device_data(
-        &self,
-        txn: &TransactionContext<'_>,
-    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
-        (**self).ephemeral_and_device_data(txn)
-    }
-
-    fn query_user(
-        &self,
-        user_id: &UserId,
-    ) -> impl Future<Output = Result<bool, HandlerError>> + Send {
-        (**self).query_user(user_id)
-    }
-
-    fn query_room_alias(
-        &self,
-        alias: &RoomAliasId,
-    ) -> impl Future<Output = Result<bool, HandlerError>> + Send {
-        (**self).query_room_alias(alias)
-    }
-
-    fn ping(
-        &self,
-        transaction_id: Option<&str>,
-    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
-        (**self).ping(transaction_id)
-    }
-
-    fn thirdparty_protocol(
-        &self,
-        protocol: &str,
-    ) -> impl Future<Output = Result<Option<Protocol>, HandlerError>> + Send {
-        (**self).thirdparty_protocol(protocol)
-    }
-
-    fn thirdparty_users(
-        &self,
-        protocol: &str,
-        fields: &BTreeMap<String, String>,
-    ) -> impl Future<Output = Result<Vec<User>, HandlerError>> + Send {
-        (**self).thirdparty_users(protocol, fields)
-    }
-
-    fn thirdparty_locations(
-        &self,
-        protocol: &str,
-        fields: &BTreeMap<String, String>,
-    ) -> impl Future<Output = Result<Vec<Location>, HandlerError>> + Send {
-        (**self).thirdparty_locations(protocol, fields)
-    }
-
-    fn thirdparty_user_lookup(
-        &self,
-        user_id: &UserId,
-    ) -> impl Future<Output = Result<Vec<User>, HandlerError>> + Send {
-        (**self).thirdparty_user_lookup(user_id)
-    }
-
-    fn thirdparty_location_lookup(
-        &self,
-        alias: &RoomAliasId,
-    ) -> impl Future<Output = Result<Vec<Location>, HandlerError>> + Send {
-        (**self).thirdparty_location_lookup(alias)
-    }
+    forward_all_but_event!();
 }

@@ -1,12 +1,7 @@
 //! [`EventHook`] and [`Hooked`]: something that runs before the handler sees each event (state
 //! tracking, metrics, filters), composed with any [`Handler`] without writing a forwarder.
 
-use std::{collections::BTreeMap, future::Future};
-
-use appservice_types::{
-    ruma_common::{RoomAliasId, UserId},
-    thirdparty::{Location, Protocol, User},
-};
+use std::future::Future;
 
 use crate::{Event, Handler, HandlerError, TransactionContext};
 
@@ -91,6 +86,17 @@ impl<H, K> Hooked<H, K> {
     }
 }
 
+impl<H: Handler, K: EventHook> crate::handler::Wraps for Hooked<H, K> {
+    type Inner = H;
+    fn inner(&self) -> &H {
+        &self.handler
+    }
+
+    fn before_ping(&self, transaction_id: Option<&str>) {
+        self.hook.ping_received(transaction_id);
+    }
+}
+
 impl<H: Handler, K: EventHook> Handler for Hooked<H, K> {
     async fn event(
         &self,
@@ -101,69 +107,5 @@ impl<H: Handler, K: EventHook> Handler for Hooked<H, K> {
         self.handler.event(txn, event).await
     }
 
-    fn ephemeral_and_device_data(
-        &self,
-        txn: &TransactionContext<'_>,
-    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
-        self.handler.ephemeral_and_device_data(txn)
-    }
-
-    fn query_user(
-        &self,
-        user_id: &UserId,
-    ) -> impl Future<Output = Result<bool, HandlerError>> + Send {
-        self.handler.query_user(user_id)
-    }
-
-    fn query_room_alias(
-        &self,
-        alias: &RoomAliasId,
-    ) -> impl Future<Output = Result<bool, HandlerError>> + Send {
-        self.handler.query_room_alias(alias)
-    }
-
-    fn ping(
-        &self,
-        transaction_id: Option<&str>,
-    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
-        self.hook.ping_received(transaction_id);
-        self.handler.ping(transaction_id)
-    }
-
-    fn thirdparty_protocol(
-        &self,
-        protocol: &str,
-    ) -> impl Future<Output = Result<Option<Protocol>, HandlerError>> + Send {
-        self.handler.thirdparty_protocol(protocol)
-    }
-
-    fn thirdparty_users(
-        &self,
-        protocol: &str,
-        fields: &BTreeMap<String, String>,
-    ) -> impl Future<Output = Result<Vec<User>, HandlerError>> + Send {
-        self.handler.thirdparty_users(protocol, fields)
-    }
-
-    fn thirdparty_locations(
-        &self,
-        protocol: &str,
-        fields: &BTreeMap<String, String>,
-    ) -> impl Future<Output = Result<Vec<Location>, HandlerError>> + Send {
-        self.handler.thirdparty_locations(protocol, fields)
-    }
-
-    fn thirdparty_user_lookup(
-        &self,
-        user_id: &UserId,
-    ) -> impl Future<Output = Result<Vec<User>, HandlerError>> + Send {
-        self.handler.thirdparty_user_lookup(user_id)
-    }
-
-    fn thirdparty_location_lookup(
-        &self,
-        alias: &RoomAliasId,
-    ) -> impl Future<Output = Result<Vec<Location>, HandlerError>> + Send {
-        self.handler.thirdparty_location_lookup(alias)
-    }
+    crate::handler::forward_all_but_event!();
 }

@@ -65,9 +65,51 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+//!
+//! # Typed events and per-type routing
+//!
+//! Each event reaches the handler as its raw JSON and its envelope (type, IDs, sender, state
+//! key, timestamp as strings and integers, no parse of `content`). ruma's types are applied on
+//! demand: [`Event::content`] deserializes only the content, as the ruma content type asked for
+//! and only if the event is of that type; [`Event::deserialize_as`] reads a whole ruma event
+//! type; [`EventEnvelope::room_id`](appservice_types::transaction::EventEnvelope::room_id) and
+//! its siblings borrow the envelope's strings as ruma IDs. ruma itself is re-exported
+//! ([`ruma_common`], [`ruma_events`], [`js_int`]), so a handler needs no ruma dependency.
+//!
+//! ```
+//! use appservice_dispatch::{
+//!     Event, Handler, HandlerError, TransactionContext,
+//!     ruma_events::room::message::{MessageType, RoomMessageEventContent},
+//! };
+//!
+//! struct Bridge;
+//!
+//! impl Handler for Bridge {
+//!     async fn event(&self, _txn: &TransactionContext<'_>, event: Event<'_>) -> Result<(), HandlerError> {
+//!         // Only messages; a malformed one is skipped (its error says why).
+//!         let (Some(envelope), Ok(content)) = (event.envelope, event.content::<RoomMessageEventContent>())
+//!         else {
+//!             return Ok(());
+//!         };
+//!         let (Ok(room_id), Ok(sender)) = (envelope.room_id(), envelope.sender()) else {
+//!             return Ok(());
+//!         };
+//!         if let MessageType::Text(text) = &content.msgtype {
+//!             println!("{sender} in {room_id} at {:?}: {}", envelope.origin_server_ts(), text.body);
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//! ```
+//!
+//! [`EventRouter`] does the `match` on the type for you: a route per ruma content type, the
+//! content deserialized (or its typed error), everything else to the handler it wraps; see its
+//! example.
+
 mod auth;
 mod config;
 mod dispatcher;
+mod event_router;
 mod handler;
 pub mod hook;
 mod order;
@@ -76,9 +118,20 @@ pub mod store;
 
 pub use config::{DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_EVENTS, DispatchConfig, RoomConcurrency};
 pub use dispatcher::{Dispatcher, Disposition, Rejection, Report, error_response};
+pub use event_router::{EventRouter, RouteFuture};
 pub use handler::{BoxError, Event, Handler, HandlerError, TransactionContext};
 pub use hook::{EventHook, Hooked};
 pub use store::{Fingerprint, MemoryStore, StoreError, TransactionStore, UnitOfWork};
+
+/// Typed access to events: the error, its kind, and the whole-event types
+/// [`Event::deserialize_as`] takes.
+pub use appservice_types::transaction::{EventError, EventErrorKind, StaticEvent};
+/// ruma, re-exported so a handler needs no ruma dependency of its own: identifiers and time
+/// (`ruma_common`, e.g. `ruma_common::{RoomId, MilliSecondsSinceUnixEpoch}`), events
+/// (`ruma_events`, e.g. `ruma_events::room::message::RoomMessageEventContent`) and the
+/// timestamp's integer (`js_int::UInt`). They are `appservice_types`' re-exports, so each
+/// has one name.
+pub use appservice_types::{js_int, ruma_common, ruma_events};
 
 /// A boxed, `Send` future (for the object-safe [`TransactionStore`]).
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

@@ -14,6 +14,9 @@
 //!   *start* of the ID, like Python's `re.match`), and [`interest`] rules on top;
 //! * [`transaction::Transaction`]: a lazy, lenient transaction body (stable and unstable keys,
 //!   one malformed event never fails the others, unknown keys kept);
+//! * typed events on demand: [`RawEvent::content`](transaction::RawEvent::content) as one of
+//!   ruma's content types, [`deserialize_as`](transaction::RawEvent::deserialize_as) one of its
+//!   event types (both check the event's `type` first), the envelope's IDs as ruma's ID types;
 //! * [`MatrixError`]: the spec's `{"errcode", "error"}` error with its HTTP status;
 //! * [`Secret`]: tokens that never appear in `Debug`/`Display`, compared in constant time;
 //! * `generate` (feature `generate`): new registrations with fresh tokens, written to files
@@ -52,6 +55,37 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Example: typed access to an event
+//!
+//! The transaction parse reads only each event's envelope; ruma's types are applied when asked,
+//! and asking for the wrong type is an error, not a misparse.
+//!
+//! ```
+//! use appservice_types::{
+//!     ruma_events::room::message::{MessageType, RoomMessageEventContent},
+//!     transaction::{EventErrorKind, Transaction},
+//! };
+//!
+//! let body = br#"{"events": [
+//!     {"type": "m.room.message", "event_id": "$1", "room_id": "!r:x", "sender": "@a:x",
+//!      "origin_server_ts": 1700000000000, "content": {"msgtype": "m.text", "body": "hi"}},
+//!     {"type": "m.room.member", "event_id": "$2", "room_id": "!r:x", "sender": "@a:x",
+//!      "state_key": "@a:x", "origin_server_ts": 1, "content": {"membership": "join"}}
+//! ]}"#;
+//! let txn = Transaction::from_slice(body)?;
+//! let (message, member) = (&txn.events[0], &txn.events[1]);
+//!
+//! let envelope = message.envelope()?;
+//! assert_eq!(envelope.sender()?.localpart(), "a"); // a borrowed `&UserId`
+//! assert_eq!(envelope.origin_server_ts().as_secs(), 1_700_000_000u32.into());
+//! let content = message.content::<RoomMessageEventContent>()?;
+//! assert!(matches!(content.msgtype, MessageType::Text(_)));
+//!
+//! let wrong = member.content::<RoomMessageEventContent>().unwrap_err();
+//! assert_eq!(wrong.kind(), EventErrorKind::WrongType);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! [Matrix Application Service API]: https://spec.matrix.org/v1.19/application-service-api/
 
 pub mod check;
@@ -87,5 +121,7 @@ pub use validated::{InvalidRegistration, ValidatedRegistration};
 /// without knowing its type (a handler's failure, a transport's, a store's cause).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// ruma's identifier and serde types this crate's API uses, for convenience.
-pub use ruma_common::{self as ruma_common, serde::Raw};
+/// ruma's identifier, time and serde types this crate's API uses (`ruma_common`), its events
+/// (`ruma_events`, for typed access to a [`RawEvent`](transaction::RawEvent)) and the integer
+/// type of timestamps (`js_int::UInt`), so users need no ruma dependency of their own.
+pub use {js_int, ruma_common, ruma_common::serde::Raw, ruma_events};

@@ -21,11 +21,13 @@ use crate::MatrixError;
 mod event;
 mod parse;
 mod scan;
+mod typed;
 
 pub use event::{EventEnvelope, RawEvent};
 #[cfg(test)]
 use parse::parse_with_serde;
 use parse::{parse_top_level, raw_list, raw_of, take_section};
+pub use typed::{EventError, EventErrorKind, StaticEvent, is_of_type};
 
 pub use ruma_appservice_api::event::push_events::v1::{
     AnyAppserviceToDeviceEvent, DeviceLists, EphemeralData,

@@ -8,16 +8,16 @@ use appservice_client::{
         Visibility,
         create_room::{self, v3::RoomPreset},
     },
-    ruma_common::{
-        MilliSecondsSinceUnixEpoch, OwnedServerName, OwnedUserId, RoomAliasId, RoomId, UserId,
+    ruma_common::{OwnedServerName, OwnedUserId, RoomAliasId, UserId},
+    ruma_events::room::{
+        member::{MembershipState, RoomMemberEventContent},
+        message::{MessageType, RoomMessageEventContent},
     },
-    ruma_events::room::message::RoomMessageEventContent,
 };
 use appservice_dispatch::{Event, Handler, HandlerError, TransactionContext};
 use appservice_types::{
     ValidatedRegistration, ephemeral::EphemeralData, interest::Interest, transaction::EventEnvelope,
 };
-use serde::Deserialize;
 
 use crate::{PREFIX, echo_txn_id, virtual_localpart};
 
@@ -117,18 +117,22 @@ impl EchoHandler {
         if envelope.state_key.as_deref() != Some(self.bot.user_id().as_str()) {
             return Ok(());
         }
-        let Ok(member) = serde_json::from_str::<WithContent<Member>>(event.raw.json()) else {
-            tracing::debug!(event_id = %envelope.event_id, "malformed m.room.member skipped");
-            return Ok(());
+        let member = match event.content::<RoomMemberEventContent>() {
+            Ok(member) => member,
+            Err(e) => {
+                let event_id = &envelope.event_id;
+                tracing::debug!(%event_id, error = %e, "malformed m.room.member skipped");
+                return Ok(());
+            }
         };
-        if member.content.membership != "invite" {
+        if member.membership != MembershipState::Invite {
             return Ok(());
         }
-        let Ok(room_id) = RoomId::parse(envelope.room_id.as_ref()) else {
+        let Ok(room_id) = envelope.room_id() else {
             return Ok(());
         };
         tracing::info!(%room_id, inviter = %envelope.sender, "invited: joining");
-        permanent_is_skipped(self.bot.join_room_id(&room_id).await, "join after an invite")
+        permanent_is_skipped(self.bot.join_room_id(room_id).await, "join after an invite")
     }
 
     async fn on_message(
@@ -139,38 +143,35 @@ impl EchoHandler {
         if self.is_ours(&envelope.sender) {
             return Ok(());
         }
-        let Ok(message) = serde_json::from_str::<WithContent<Message>>(event.raw.json()) else {
+        let Ok(message) = event.content::<RoomMessageEventContent>() else {
             return Ok(());
         };
         // Bots do not answer notices (the Matrix convention that keeps bots from looping).
-        if message.content.msgtype.as_deref() == Some("m.notice") {
+        if matches!(message.msgtype, MessageType::Notice(_)) {
             return Ok(());
         }
-        let Some(text) = message.content.body.as_deref().and_then(|b| b.strip_prefix(COMMAND))
-        else {
+        let Some(text) = message.body().strip_prefix(COMMAND) else {
             return Ok(());
         };
         if text.is_empty() {
             return Ok(());
         }
-        let (Ok(sender), Ok(room_id)) =
-            (UserId::parse(envelope.sender.as_ref()), RoomId::parse(envelope.room_id.as_ref()))
-        else {
+        let (Ok(sender), Ok(room_id)) = (envelope.sender(), envelope.room_id()) else {
             return Ok(());
         };
-        let Some(user_id) = self.virtual_user_for(&sender) else {
+        let Some(user_id) = self.virtual_user_for(sender) else {
             tracing::warn!(%sender, "no valid virtual user for this sender: not echoing");
             return Ok(());
         };
         let intent = self.client.intent(user_id);
         let options = SendOptions::new()
             .txn_id(echo_txn_id(&envelope.event_id).into())
-            .ts(MilliSecondsSinceUnixEpoch(envelope.origin_server_ts));
+            .ts(envelope.origin_server_ts());
         let content = RoomMessageEventContent::notice_plain(text);
         let result = async {
             intent.ensure_registered().await?;
-            intent.ensure_joined(&room_id).await?;
-            intent.send_message_with(&room_id, &content, options).await
+            intent.ensure_joined(room_id).await?;
+            intent.send_message_with(room_id, &content, options).await
         }
         .await;
         if let Ok(event_id) = &result {
@@ -204,22 +205,6 @@ fn permanent_is_skipped<T>(result: Result<T, ClientError>, what: &str) -> Result
 /// What retrying will not change ([`ClientError::is_transient`]).
 fn is_permanent(e: &ClientError) -> bool {
     !e.is_transient()
-}
-
-#[derive(Deserialize)]
-struct WithContent<T> {
-    content: T,
-}
-
-#[derive(Deserialize)]
-struct Member {
-    membership: String,
-}
-
-#[derive(Deserialize)]
-struct Message {
-    msgtype: Option<String>,
-    body: Option<String>,
 }
 
 impl Handler for EchoHandler {

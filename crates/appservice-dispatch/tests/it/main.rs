@@ -8,4 +8,5 @@ mod concurrency;
 mod fixtures;
 mod hook;
 mod properties;
+mod router;
 mod unit;
