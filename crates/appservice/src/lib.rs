@@ -12,12 +12,11 @@
 //! impl Handler for Pong {
 //!     async fn event(&self, _: &TransactionContext<'_>, event: Event<'_>) -> Result<(), HandlerError> {
 //!         let Some(envelope) = event.envelope else { return Ok(()) };
-//!         let body = event.raw.deserialize::<serde_json::Value>().ok()
-//!             .and_then(|e| e["content"]["body"].as_str().map(str::to_owned));
-//!         if envelope.event_type == "m.room.message" && body.as_deref() == Some("!ping") {
-//!             let room = OwnedRoomId::try_from(&*envelope.room_id).map_err(HandlerError::failed)?;
+//!         let Ok(content) = event.content::<RoomMessageEventContent>() else { return Ok(()) };
+//!         if content.body() == "!ping" {
+//!             let room = envelope.room_id().map_err(HandlerError::failed)?;
 //!             let bot = self.client.bot().ok_or_else(|| HandlerError::failed("no bot"))?;
-//!             bot.send_message(&room, &RoomMessageEventContent::notice_plain("pong"))
+//!             bot.send_message(room, &RoomMessageEventContent::notice_plain("pong"))
 //!                 .await
 //!                 .map_err(HandlerError::failed)?;
 //!         }

@@ -1,11 +1,10 @@
 //! What a bridge's handler and start-up use: `use appservice::prelude::*;`.
 
-pub use appservice_dispatch::{
-    Event, EventHook, Handler, HandlerError, Hooked, TransactionContext,
-};
 /// The timestamp's integer type (`MilliSecondsSinceUnixEpoch(UInt)`).
-pub use js_int::UInt;
-
+pub use appservice_dispatch::js_int::UInt;
+pub use appservice_dispatch::{
+    Event, EventError, EventHook, EventRouter, Handler, HandlerError, Hooked, TransactionContext,
+};
 pub use appservice_types::{
     ErrorCode, MatrixError, ValidatedRegistration,
     transaction::{EventEnvelope, RawEvent},

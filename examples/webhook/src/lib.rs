@@ -17,7 +17,6 @@ use appservice::{
     Bridge, derived_txn_id, escape_localpart,
     prelude::*,
     ruma_client_api::room::{Visibility, create_room},
-    ruma_events::room::message::OriginalSyncRoomMessageEvent,
     sql::{SqlStore, sqlx},
     types::Secret,
 };
@@ -245,7 +244,7 @@ impl Handler for Webhooks {
         let channels =
             unit.keys_of(CHANNELS, &envelope.room_id).await.map_err(HandlerError::failed)?;
         let (Some(channel), Ok(message)) =
-            (channels.first(), event.raw.deserialize::<OriginalSyncRoomMessageEvent>())
+            (channels.first(), event.content::<RoomMessageEventContent>())
         else {
             return Ok(()); // not a channel room, or not a message we can read
         };
@@ -257,7 +256,7 @@ impl Handler for Webhooks {
         .bind(envelope.event_id.as_ref())
         .bind(channel)
         .bind(envelope.sender.as_ref())
-        .bind(message.content.body())
+        .bind(message.body())
         .bind(i64::from(envelope.origin_server_ts))
         .execute(&mut *connection)
         .await
