@@ -5,7 +5,7 @@
 //! and, for retry scripts, the `expect_sleeps_ms` it waited.
 //!
 //! Every request of every vector is also checked for the invariants: `Authorization: Bearer
-//! <as_token>`, and no `access_token` in the query (checklist CS-ID-2, IN-6).
+//! <as_token>`, and no `access_token` in the query (checklist [CS-ID-2](https://spec.matrix.org/v1.19/application-service-api/#identity-assertion), IN-6).
 //!
 //! One implementation for two users: the client's tests (`tests/it/fixtures.rs`) and the
 //! conformance runner's report (`cargo xtask conformance`).

@@ -73,7 +73,7 @@ pub fn new_transaction_id() -> OwnedTransactionId {
 pub enum RegisterOutcome {
     /// The user was created.
     Created,
-    /// The user already existed (400 `M_USER_IN_USE`, checklist CS-REG-9): for an appservice
+    /// The user already existed (400 `M_USER_IN_USE`, checklist [CS-REG-9](https://spec.matrix.org/v1.19/application-service-api/#server-admin-style-permissions)): for an appservice
     /// that is success.
     AlreadyExists,
 }
@@ -117,7 +117,7 @@ impl Default for State {
 /// An appservice's client for the homeserver's Client-Server API.
 ///
 /// * Every request carries the `as_token` as `Authorization: Bearer …`, never in the query
-///   (checklist CS-ID-1/2).
+///   (checklist [CS-ID-1](https://spec.matrix.org/v1.19/application-service-api/#identity-assertion)/2).
 /// * [`Client::intent`] gives a handle per virtual user ([`Intent`]) that asserts its identity
 ///   (`?user_id=`, and `device_id` in both spellings).
 /// * Failed requests are retried according to the [`RetryPolicy`] (see [`crate::retry`] for what
@@ -302,7 +302,7 @@ impl<S> Client<S> {
 }
 
 impl<S: Transport> Client<S> {
-    /// A handle acting as the virtual user `user_id` (identity assertion, checklist CS-ID-3).
+    /// A handle acting as the virtual user `user_id` (identity assertion, checklist [CS-ID-3](https://spec.matrix.org/v1.19/application-service-api/#identity-assertion)).
     pub fn intent(&self, user_id: OwnedUserId) -> Intent<S> {
         Intent::new(self.clone(), user_id)
     }
@@ -394,9 +394,9 @@ impl<S: Transport> Client<S> {
     }
 
     /// `POST /_matrix/client/v3/register` with `{"type": "m.login.application_service",
-    /// "username": localpart, "inhibit_login": true}` (checklist CS-REG-1/3/10, EX-CS-REGISTER).
+    /// "username": localpart, "inhibit_login": true}` (checklist [CS-REG-1](https://spec.matrix.org/v1.19/application-service-api/#server-admin-style-permissions)/3/10, EX-CS-REGISTER).
     ///
-    /// `M_USER_IN_USE` is [`RegisterOutcome::AlreadyExists`] (CS-REG-9); `M_EXCLUSIVE` (outside
+    /// `M_USER_IN_USE` is [`RegisterOutcome::AlreadyExists`] ([CS-REG-9](https://spec.matrix.org/v1.19/application-service-api/#server-admin-style-permissions)); `M_EXCLUSIVE` (outside
     /// the namespace), `M_INVALID_USERNAME` and every other error are [`ClientError::Matrix`].
     pub async fn register(&self, localpart: &str) -> Result<RegisterOutcome, ClientError> {
         let mut request = register::v3::Request::new();
@@ -426,7 +426,7 @@ impl<S: Transport> Client<S> {
     }
 
     /// `PUT /_matrix/client/v3/directory/list/appservice/{networkId}/{roomId}` (checklist
-    /// CS-DIR-1): publishes (or hides) a room in this appservice's directory for `network_id`.
+    /// [CS-DIR-1](https://spec.matrix.org/v1.19/application-service-api/#published-room-directories)): publishes (or hides) a room in this appservice's directory for `network_id`.
     pub async fn set_room_directory_visibility(
         &self,
         network_id: &str,

@@ -309,7 +309,7 @@ pub enum PingError {
     },
     /// The ping succeeded, but our own `/_matrix/app/v1/ping` handler never saw its
     /// `transaction_id`: the homeserver pinged someone else (a wrong `url` in the registration,
-    /// or another instance of the appservice behind it) (checklist AS-PING-5).
+    /// or another instance of the appservice behind it) (checklist [AS-PING-5](https://spec.matrix.org/v1.19/application-service-api/#pinging)).
     #[error("the homeserver's ping did not reach this appservice (transaction {transaction_id})")]
     NotConfirmed {
         /// The transaction ID we sent.
@@ -345,7 +345,7 @@ impl PingError {
     }
 
     /// Whether waiting and pinging again may help (the homeserver or the appservice may still
-    /// be starting, checklist AS-PING-6). Configuration errors (`M_URL_NOT_SET`, 403, 401) and
+    /// be starting, checklist [AS-PING-6](https://spec.matrix.org/v1.19/application-service-api/#pinging)). Configuration errors (`M_URL_NOT_SET`, 403, 401) and
     /// [`PingError::NotConfirmed`] are not transient.
     pub fn is_transient(&self) -> bool {
         match self {

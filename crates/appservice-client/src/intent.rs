@@ -54,8 +54,8 @@ pub struct SendOptions {
     /// call always reuse the same ID, so the homeserver deduplicates them. Derive it from the
     /// remote message's ID to make the send idempotent across restarts too.
     pub txn_id: Option<OwnedTransactionId>,
-    /// `?ts=`: the event's `origin_server_ts` (checklist CS-TS-1). Sent only on
-    /// `PUT /rooms/{roomId}/send/…` and `PUT /rooms/{roomId}/state/…` (CS-TS-2); ignored by
+    /// `?ts=`: the event's `origin_server_ts` (checklist [CS-TS-1](https://spec.matrix.org/v1.19/application-service-api/#timestamp-massaging)). Sent only on
+    /// `PUT /rooms/{roomId}/send/…` and `PUT /rooms/{roomId}/state/…` ([CS-TS-2](https://spec.matrix.org/v1.19/application-service-api/#timestamp-massaging)); ignored by
     /// [`Intent::redact`].
     pub ts: Option<MilliSecondsSinceUnixEpoch>,
 }
@@ -103,7 +103,7 @@ impl<S> Intent<S> {
     }
 
     /// The same user acting as one of its devices (v1.17 device masquerading, checklist
-    /// CS-ID-5): requests carry `device_id` and the unstable `org.matrix.msc3202.device_id`.
+    /// [CS-ID-5](https://spec.matrix.org/v1.19/application-service-api/#identity-assertion)): requests carry `device_id` and the unstable `org.matrix.msc3202.device_id`.
     #[must_use]
     pub fn with_device(mut self, device_id: OwnedDeviceId) -> Self {
         self.device_id = Some(device_id);

@@ -13,10 +13,10 @@
 //!   homeserver supports (the Matrix Authentication Service has no `/login`).
 //! * **Double puppeting**: [`Client::double_puppet`] acts for real users through a second
 //!   registration's `as_token` (`url: null`, non-exclusive namespace), never registering them.
-//! * **Ping** (CS-PING-*, AS-PING-5/6): [`Client::ping`] with typed [`PingError`]s,
+//! * **Ping** (CS-PING-*, [AS-PING-5](https://spec.matrix.org/v1.19/application-service-api/#pinging)/6): [`Client::ping`] with typed [`PingError`]s,
 //!   [`Client::ping_until_ready`] for start-up, and [`Client::ping_and_confirm`] with a
 //!   [`PingTracker`] fed by our own `/_matrix/app/v1/ping` handler.
-//! * **Room directory** (CS-DIR-1): [`Client::set_room_directory_visibility`].
+//! * **Room directory** ([CS-DIR-1](https://spec.matrix.org/v1.19/application-service-api/#published-room-directories)): [`Client::set_room_directory_visibility`].
 //! * **Everyday calls**: send, state, redact, join (ID or alias), invite, leave, kick, ban,
 //!   create room, state, joined members, display name, avatar, upload and (authenticated)
 //!   download, typing, read receipts, whoami, aliases, room name/topic/avatar, power levels,

@@ -1,6 +1,6 @@
 //! [`PingTracker`]: remembers the `transaction_id`s that reached our own
 //! `POST /_matrix/app/v1/ping` handler, so a CS ping can confirm that the homeserver's ping
-//! arrived at *this* appservice (checklist AS-PING-5).
+//! arrived at *this* appservice (checklist [AS-PING-5](https://spec.matrix.org/v1.19/application-service-api/#pinging)).
 //!
 //! The homeserver answers the CS ping only after the appservice answered its
 //! `/_matrix/app/v1/ping` (EX-PINGFLOW-OK), so once the CS ping returns 200 our handler has

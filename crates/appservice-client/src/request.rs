@@ -1,13 +1,13 @@
 //! Turning a ruma request into bytes on the wire, and bytes back into a ruma response.
 //!
 //! ruma builds the path, body and its own query parameters (including `ts` on
-//! `PUT /rooms/{roomId}/send/…` and `PUT /rooms/{roomId}/state/…`, checklist CS-TS-1/2). We add
+//! `PUT /rooms/{roomId}/send/…` and `PUT /rooms/{roomId}/state/…`, checklist [CS-TS-1](https://spec.matrix.org/v1.19/application-service-api/#timestamp-massaging)/2). We add
 //! what ruma does not:
 //!
 //! * the `as_token` as `Authorization: Bearer …` on *every* request, whatever the endpoint's
-//!   auth scheme says, and never as `?access_token=` (CS-ID-1/2, IN-6);
+//!   auth scheme says, and never as `?access_token=` ([CS-ID-1](https://spec.matrix.org/v1.19/application-service-api/#identity-assertion)/2, IN-6);
 //! * identity assertion with **both** `device_id` (v1.17, MSC4326) and the unstable
-//!   `org.matrix.msc3202.device_id` that homeservers older than v1.17 read (CS-ID-3/5, MSC-4326-1).
+//!   `org.matrix.msc3202.device_id` that homeservers older than v1.17 read ([CS-ID-3](https://spec.matrix.org/v1.19/application-service-api/#identity-assertion)/5, MSC-4326-1).
 //!   ruma's `AppserviceUserIdentity` only writes `device_id`, so we write all three parameters
 //!   ourselves, percent-encoded (IN-5).
 

@@ -70,7 +70,7 @@ impl CaseResult {
     }
 }
 
-/// The checklist section of an item: `AS-AUTH-2` → `AS-AUTH`.
+/// The checklist section of an item: [`AS-AUTH-2`](https://spec.matrix.org/v1.19/application-service-api/#authorisation) → `AS-AUTH`.
 pub(crate) fn section(id: &str) -> &str {
     id.rfind('-').map_or(id, |i| &id[..i])
 }

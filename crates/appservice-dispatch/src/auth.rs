@@ -1,5 +1,5 @@
 //! Authentication of the homeserver: `hs_token` from `Authorization: Bearer` or, for pre-v1.4
-//! homeservers, the `access_token` query parameter (checklist AS-AUTH-1…8).
+//! homeservers, the `access_token` query parameter (checklist [AS-AUTH-1](https://spec.matrix.org/v1.19/application-service-api/#authorisation)…8).
 
 use appservice_types::{MatrixError, Secret};
 use http::{HeaderMap, header::AUTHORIZATION};
@@ -8,7 +8,7 @@ use http::{HeaderMap, header::AUTHORIZATION};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub(crate) enum AuthError {
-    /// No token at all (401 `M_MISSING_TOKEN`, AS-AUTH-3).
+    /// No token at all (401 `M_MISSING_TOKEN`, [AS-AUTH-3](https://spec.matrix.org/v1.19/application-service-api/#authorisation)).
     Missing,
     /// A token that is not the `hs_token`, or two different tokens (403 `M_FORBIDDEN`).
     Forbidden,
@@ -29,7 +29,7 @@ impl AuthError {
 /// Tokens come from each `Authorization: Bearer …` header (the scheme is case-insensitive, RFC
 /// 9110) and each `access_token` query parameter. None → [`AuthError::Missing`] (a header with
 /// another scheme, or an empty token, supplies none). Tokens that differ from each other
-/// (AS-AUTH-6) or from `hs_token` → [`AuthError::Forbidden`].
+/// ([AS-AUTH-6](https://spec.matrix.org/v1.19/application-service-api/#authorisation)) or from `hs_token` → [`AuthError::Forbidden`].
 pub(crate) fn authenticate(
     headers: &HeaderMap,
     query: Option<&str>,

@@ -42,7 +42,7 @@ pub struct DispatchConfig {
     /// Event concurrency within a transaction. Default: [`RoomConcurrency::Sequential`].
     pub room_concurrency: RoomConcurrency,
     /// A path prefix in front of `/_matrix/app/…` (the path of the registration's `url`,
-    /// AS-ROUTE-1). `None` (the default) takes it from the registration; requests without the
+    /// [AS-ROUTE-1](https://spec.matrix.org/v1.19/application-service-api/#legacy-routes)). `None` (the default) takes it from the registration; requests without the
     /// prefix are served too (for proxies that strip it).
     pub path_prefix: Option<String>,
     /// How many failed transactions' progress (which events were already handled) is kept, so a

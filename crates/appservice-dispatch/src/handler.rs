@@ -149,7 +149,7 @@ pub trait Handler: Send + Sync + 'static {
     }
 
     /// Does `user_id` (in our user namespaces) exist? Create it before answering `true`
-    /// (AS-QRY-2). Default: `false` (404).
+    /// ([AS-QRY-2](https://spec.matrix.org/v1.19/application-service-api/#querying)). Default: `false` (404).
     fn query_user(
         &self,
         user_id: &UserId,
@@ -159,7 +159,7 @@ pub trait Handler: Send + Sync + 'static {
     }
 
     /// Does `alias` (in our alias namespaces) exist? Create the room and alias before answering
-    /// `true` (AS-QRY-6). Default: `false` (404).
+    /// `true` ([AS-QRY-6](https://spec.matrix.org/v1.19/application-service-api/#querying)). Default: `false` (404).
     fn query_room_alias(
         &self,
         alias: &RoomAliasId,

@@ -1,9 +1,9 @@
 //! Routing: which endpoint a method and path name, with percent-decoded parameters.
 //!
-//! The current endpoints live under `/_matrix/app/v1`; the legacy ones (checklist AS-ROUTE-5) are
+//! The current endpoints live under `/_matrix/app/v1`; the legacy ones (checklist [AS-ROUTE-5](https://spec.matrix.org/v1.19/application-service-api/#legacy-routes)) are
 //! `/transactions/…`, `/users/…`, `/rooms/…` and `/_matrix/app/unstable/thirdparty/…` (plus
 //! MSC2659's unstable ping path). A path parameter is the whole rest of the path, decoded:
-//! user IDs and aliases may contain `/`, which Synapse leaves unencoded (AS-QRY-8).
+//! user IDs and aliases may contain `/`, which Synapse leaves unencoded ([AS-QRY-8](https://spec.matrix.org/v1.19/application-service-api/#querying)).
 
 use http::Method;
 use percent_encoding::percent_decode_str;
@@ -89,7 +89,7 @@ pub struct Matched {
 pub(crate) struct Router {
     /// Serve the legacy paths too.
     pub(crate) legacy_routes: bool,
-    /// A path prefix to strip first (the path of the registration's `url`, AS-ROUTE-1), without a
+    /// A path prefix to strip first (the path of the registration's `url`, [AS-ROUTE-1](https://spec.matrix.org/v1.19/application-service-api/#legacy-routes)), without a
     /// trailing `/`; empty for none.
     pub(crate) path_prefix: String,
 }
@@ -144,7 +144,7 @@ struct Endpoint {
     /// Its path under `/_matrix/app/v1`. A path ending in `/` takes the rest of the request's
     /// path, percent-decoded, as its parameter; any other must match the whole path.
     path: &'static str,
-    /// Older paths for the same endpoint (served unless `legacy_routes` is off, AS-ROUTE-5).
+    /// Older paths for the same endpoint (served unless `legacy_routes` is off, [AS-ROUTE-5](https://spec.matrix.org/v1.19/application-service-api/#legacy-routes)).
     legacy: &'static [&'static str],
     /// The route, from the decoded parameter (empty for paths without one).
     build: fn(String) -> Route,

@@ -2,7 +2,7 @@
 //! the handler again.
 //!
 //! A store keeps, for each completed transaction ID, a [`Fingerprint`] of its events. A
-//! homeserver must not change the events of a transaction ID on retries (AS-TXN-4), so "same ID,
+//! homeserver must not change the events of a transaction ID on retries ([AS-TXN-4](https://spec.matrix.org/v1.19/application-service-api/#pushing-events)), so "same ID,
 //! same fingerprint" is a retry; "same ID, other fingerprint" means the ID was reused (for
 //! example a homeserver whose database was reset starts counting from 1 again), and the
 //! transaction is handled as new instead of being silently dropped.

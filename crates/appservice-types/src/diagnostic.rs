@@ -70,7 +70,7 @@ pub enum Code {
     UnescapedDot,
     /// A regex feature that Python's `re` (Synapse) reads differently from Rust's `regex`.
     RegexDialect,
-    /// An exclusive namespace does not start with `_` after the sigil (AS-REG-10).
+    /// An exclusive namespace does not start with `_` after the sigil ([AS-REG-10](https://spec.matrix.org/v1.19/application-service-api/#registration)).
     ExclusiveWithoutUnderscore,
     /// An exclusive user namespace exists but does not cover the bot (`sender_localpart`).
     BotNotInExclusiveNamespace,

@@ -141,22 +141,22 @@ impl MatrixError {
         Self { status, body: ErrorBody { errcode, error: error.into(), extra: Default::default() } }
     }
 
-    /// 403 `M_FORBIDDEN` (a wrong `hs_token`, checklist AS-AUTH-2).
+    /// 403 `M_FORBIDDEN` (a wrong `hs_token`, checklist [AS-AUTH-2](https://spec.matrix.org/v1.19/application-service-api/#authorisation)).
     pub fn forbidden(error: impl Into<String>) -> Self {
         Self::new(403, ErrorCode::FORBIDDEN, error)
     }
 
-    /// 401 `M_MISSING_TOKEN` (no credentials, checklist AS-AUTH-3).
+    /// 401 `M_MISSING_TOKEN` (no credentials, checklist [AS-AUTH-3](https://spec.matrix.org/v1.19/application-service-api/#authorisation)).
     pub fn missing_token(error: impl Into<String>) -> Self {
         Self::new(401, ErrorCode::MISSING_TOKEN, error)
     }
 
-    /// 404 `M_UNRECOGNIZED` (unknown endpoint, checklist AS-ROUTE-2).
+    /// 404 `M_UNRECOGNIZED` (unknown endpoint, checklist [AS-ROUTE-2](https://spec.matrix.org/v1.19/application-service-api/#legacy-routes)).
     pub fn unrecognized_endpoint(error: impl Into<String>) -> Self {
         Self::new(404, ErrorCode::UNRECOGNIZED, error)
     }
 
-    /// 405 `M_UNRECOGNIZED` (known endpoint, wrong method, checklist AS-ROUTE-3).
+    /// 405 `M_UNRECOGNIZED` (known endpoint, wrong method, checklist [AS-ROUTE-3](https://spec.matrix.org/v1.19/application-service-api/#legacy-routes)).
     pub fn method_not_allowed(error: impl Into<String>) -> Self {
         Self::new(405, ErrorCode::UNRECOGNIZED, error)
     }

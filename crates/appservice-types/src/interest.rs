@@ -1,6 +1,6 @@
 //! [`Interest`]: is the appservice interested in an event, per the spec's namespace rules?
 //!
-//! The spec (Registration; checklist AS-TXN-12) pushes an event to an appservice when:
+//! The spec (Registration; checklist [AS-TXN-12](https://spec.matrix.org/v1.19/application-service-api/#pushing-events)) pushes an event to an appservice when:
 //! * `users`: a **local** user matching a namespace (or the `sender_localpart` bot) is the
 //!   target of the event (Synapse: its `sender`, or the `state_key` of an `m.room.member`),
 //!   or is a joined member of the room;

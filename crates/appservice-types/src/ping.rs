@@ -2,7 +2,7 @@
 //!
 //! ruma's [`send_ping`] models the endpoint. [`PingBody`] is the body as homeservers really send
 //! it: `transaction_id` is optional, and Synapse sends `{"transaction_id": null}` when the CS ping
-//! had none (AS-PING-3), which must be accepted.
+//! had none ([AS-PING-3](https://spec.matrix.org/v1.19/application-service-api/#pinging)), which must be accepted.
 
 use serde::{Deserialize, Serialize};
 

@@ -10,8 +10,8 @@
 //! | `GET …/thirdparty/user?userid=…` | [`get_user_for_user_id`] |
 //! | `GET …/thirdparty/location?alias=…` | [`get_location_for_room_alias`] |
 //!
-//! The `fields` of a lookup arrive as one query parameter each (AS-3P-9). "Nothing found" is
-//! a 404 (AS-3P-10).
+//! The `fields` of a lookup arrive as one query parameter each ([AS-3P-9](https://spec.matrix.org/v1.19/application-service-api/#third-party-networks)). "Nothing found" is
+//! a 404 ([AS-3P-10](https://spec.matrix.org/v1.19/application-service-api/#third-party-networks)).
 
 pub use ruma_appservice_api::thirdparty::{
     get_location_for_protocol, get_location_for_room_alias, get_protocol, get_user_for_protocol,

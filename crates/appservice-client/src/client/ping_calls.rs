@@ -11,7 +11,7 @@ use crate::Transport;
 use crate::{ClientError, Identity, MissingConfig, PingError, PingTracker, RetryPolicy};
 
 impl<S: Transport> Client<S> {
-    /// `POST /_matrix/client/v1/appservice/{appserviceId}/ping` (checklist CS-PING-1..6): asks the
+    /// `POST /_matrix/client/v1/appservice/{appserviceId}/ping` (checklist [CS-PING-1](https://spec.matrix.org/v1.19/application-service-api/#pinging-1)..6): asks the
     /// homeserver to ping this appservice, and returns how long that took.
     ///
     /// Needs the appservice `id` ([`Client::with_appservice_id`]).
@@ -34,7 +34,7 @@ impl<S: Transport> Client<S> {
     }
 
     /// Pings with a fresh `transaction_id` and checks that our own `/_matrix/app/v1/ping`
-    /// handler recorded it in `tracker` (checklist AS-PING-5): proof that the homeserver reaches
+    /// handler recorded it in `tracker` (checklist [AS-PING-5](https://spec.matrix.org/v1.19/application-service-api/#pinging)): proof that the homeserver reaches
     /// *this* appservice. Otherwise [`PingError::NotConfirmed`].
     pub async fn ping_and_confirm(&self, tracker: &PingTracker) -> Result<Duration, PingError> {
         let transaction_id = new_transaction_id();
@@ -46,7 +46,7 @@ impl<S: Transport> Client<S> {
         }
     }
 
-    /// Pings at start-up until it works (checklist AS-PING-6: do not fail entirely on temporary
+    /// Pings at start-up until it works (checklist [AS-PING-6](https://spec.matrix.org/v1.19/application-service-api/#pinging): do not fail entirely on temporary
     /// issues, e.g. an appservice started before its homeserver): transient failures
     /// ([`PingError::is_transient`]) are retried after `policy`'s backoff; configuration errors
     /// (`M_URL_NOT_SET`, 403…) and a [`PingError::NotConfirmed`] are returned at once. With a

@@ -140,7 +140,7 @@ impl<S: Transport> Intent<S> {
     }
 
     /// `PUT /_matrix/client/v3/devices/{deviceId}` as this user: creates the device if it does
-    /// not exist (v1.17, MSC4190, checklist CS-DEV-1), for bridges that need devices (e.g. for
+    /// not exist (v1.17, MSC4190, checklist [CS-DEV-1](https://spec.matrix.org/v1.19/application-service-api/#device-management)), for bridges that need devices (e.g. for
     /// encryption). The request asserts only `user_id`: the device does not exist yet.
     pub async fn create_device(
         &self,
@@ -155,9 +155,9 @@ impl<S: Transport> Intent<S> {
     }
 
     /// `POST /_matrix/client/v3/login` with `m.login.application_service` and an `m.id.user`
-    /// identifier (checklist CS-LOGIN-1, EX-CS-LOGIN): a real access token for this user (rarely
+    /// identifier (checklist [CS-LOGIN-1](https://spec.matrix.org/v1.19/application-service-api/#server-admin-style-permissions), EX-CS-LOGIN): a real access token for this user (rarely
     /// needed: identity assertion does the same without one). Homeservers without the legacy
-    /// login API refuse it with `M_APPSERVICE_LOGIN_UNSUPPORTED` (CS-LOGIN-2/3): use
+    /// login API refuse it with `M_APPSERVICE_LOGIN_UNSUPPORTED` ([CS-LOGIN-2](https://spec.matrix.org/v1.19/application-service-api/#server-admin-style-permissions)/3): use
     /// [`Intent::create_device`] there.
     pub async fn login(
         &self,

@@ -92,7 +92,7 @@ impl<S: Transport> Intent<S> {
     ///   `io.element.msc4190: true` in the registration), the login is tried next;
     /// * older servers: [`login`](Self::login) with `m.login.application_service`, but only if
     ///   `GET /_matrix/client/v3/login` lists that flow (an appservice must not use `/login` on
-    ///   a server without the legacy login API, checklist CS-LOGIN-2);
+    ///   a server without the legacy login API, checklist [CS-LOGIN-2](https://spec.matrix.org/v1.19/application-service-api/#server-admin-style-permissions));
     /// * neither works: [`DeviceError::Unsupported`], whose message names every answer.
     pub async fn ensure_device(
         &self,

@@ -1,5 +1,5 @@
 //! Errors are typed (errcode, error, status, retry hint) and never contain the token (checklist
-//! CS-ID-2; `Secret`'s invariant carried through the client).
+//! [CS-ID-2](https://spec.matrix.org/v1.19/application-service-api/#identity-assertion); `Secret`'s invariant carried through the client).
 
 use appservice_client::{Client, ClientError, ErrorCode, Secret};
 use ruma_common::{owned_server_name, owned_user_id};

@@ -1,5 +1,5 @@
-//! The appservice ping: typed errors (checklist CS-PING-4..6), start-up retries (AS-PING-6), and
-//! confirmation through our own ping handler (AS-PING-5).
+//! The appservice ping: typed errors (checklist [CS-PING-4](https://spec.matrix.org/v1.19/application-service-api/#pinging-1)..6), start-up retries ([AS-PING-6](https://spec.matrix.org/v1.19/application-service-api/#pinging)), and
+//! confirmation through our own ping handler ([AS-PING-5](https://spec.matrix.org/v1.19/application-service-api/#pinging)).
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! Single-flight `ensure_registered` (checklist CS-REG-1/9): one `/register` for 100 concurrent
+//! Single-flight `ensure_registered` (checklist [CS-REG-1](https://spec.matrix.org/v1.19/application-service-api/#server-admin-style-permissions)/9): one `/register` for 100 concurrent
 //! callers; `M_USER_IN_USE` is success; errors are not cached.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! The retry policy against real responses (checklist AS-GEN-6): 429 after `Retry-After` (which
+//! The retry policy against real responses (checklist [AS-GEN-6](https://spec.matrix.org/v1.19/application-service-api/#application-services)): 429 after `Retry-After` (which
 //! wins) or `retry_after_ms`; 502/503/504 and connection errors only for idempotent requests;
 //! the same transaction ID on every retry. Waits are recorded, not slept.
 

@@ -75,7 +75,7 @@ impl<H: Handler, S: TransactionStore> Dispatcher<H, S> {
         }
     }
 
-    /// The homeserver only asks about protocols the registration lists (AS-3P-11).
+    /// The homeserver only asks about protocols the registration lists ([AS-3P-11](https://spec.matrix.org/v1.19/application-service-api/#third-party-networks)).
     pub(super) fn known_protocol(&self, protocol: &str) -> Result<(), MatrixError> {
         let listed = self
             .inner
@@ -105,7 +105,7 @@ pub(super) fn required_param(query: Option<&str>, name: &str) -> Result<String, 
         })
 }
 
-/// Third-party fields: every query parameter but a legacy `access_token` (AS-3P-9).
+/// Third-party fields: every query parameter but a legacy `access_token` ([AS-3P-9](https://spec.matrix.org/v1.19/application-service-api/#third-party-networks)).
 pub(super) fn fields(query: Option<&str>) -> BTreeMap<String, String> {
     form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .filter(|(k, _)| k != "access_token")

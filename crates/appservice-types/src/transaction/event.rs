@@ -63,7 +63,7 @@ impl<'a> EventEnvelope<'a> {
         })
     }
 
-    /// Whether this is a state event: it has a `state_key`, even an empty one (AS-TXN-8).
+    /// Whether this is a state event: it has a `state_key`, even an empty one ([AS-TXN-8](https://spec.matrix.org/v1.19/application-service-api/#pushing-events)).
     pub fn is_state(&self) -> bool {
         self.state_key.is_some()
     }
