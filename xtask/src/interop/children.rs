@@ -87,13 +87,8 @@ impl Children {
         );
         self.synapse = Some(child);
         let addr = socket_addr(&self.paths.hs_url)?;
-        wait_until(Duration::from_secs(60), "Synapse's /_matrix/client/versions", || {
-            if let Some(status) = self.synapse.as_mut().map(Child::try_wait).transpose()?.flatten()
-            {
-                bail!("Synapse exited during start-up ({status})");
-            }
-            Ok(http_get_status(addr, "/_matrix/client/versions") == Some(200))
-        })?;
+        let path = "/_matrix/client/versions";
+        wait_until_serving(&mut self.synapse, "Synapse", addr, path, Duration::from_secs(60))?;
         println!("==> interop: Synapse ready in {:.1} s", started.elapsed().as_secs_f64());
         Ok(())
     }
@@ -133,29 +128,22 @@ impl Children {
         );
         self.echo = Some(child);
         let addr = socket_addr(&self.paths.as_url)?;
-        wait_until(Duration::from_secs(30), "the echo's /_matrix/mau/live", || {
-            if let Some(status) = self.echo.as_mut().map(Child::try_wait).transpose()?.flatten() {
-                self.echo = None;
-                bail!("echo-appservice exited during start-up ({status})");
-            }
-            Ok(http_get_status(addr, "/_matrix/mau/live") == Some(200))
-        })
+        let path = "/_matrix/mau/live";
+        wait_until_serving(&mut self.echo, "echo-appservice", addr, path, Duration::from_secs(30))
     }
 
-    /// Starts the webhook bridge (see [`super::webhook::start`]).
+    /// Starts the webhook bridge (see [`super::webhook::spawn`]) and waits until
+    /// `/_matrix/mau/live` answers 200.
     pub(super) fn start_webhook(&mut self) -> Result<()> {
         let log = self.log_file("webhook.log")?;
         let w = &self.paths.webhook;
-        let child = super::webhook::start(
-            &w.bin,
-            &w.registration,
-            &self.paths.hs_url,
-            &w.url,
-            &w.token,
-            log,
-        )?;
+        let addr = socket_addr(&w.url)?;
+        let child =
+            super::webhook::spawn(&w.bin, &w.registration, &self.paths.hs_url, &w.token, log)?;
+        println!("==> interop: webhook-bridge on {} (pid {})", w.url, child.id());
         self.webhook = Some(child);
-        Ok(())
+        let path = "/_matrix/mau/live";
+        wait_until_serving(&mut self.webhook, "webhook-bridge", addr, path, Duration::from_secs(30))
     }
 
     /// Stops the echo: SIGTERM (graceful: in-flight transactions finish) or SIGKILL.
@@ -336,6 +324,24 @@ pub(super) fn wait_until(
         }
         thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Waits (at most `limit`) until `GET path` on `addr` answers 200 while the child in `slot`
+/// runs; if the child exits first, empties the slot and fails.
+pub(super) fn wait_until_serving(
+    slot: &mut Option<Child>,
+    name: &str,
+    addr: SocketAddr,
+    path: &str,
+    limit: Duration,
+) -> Result<()> {
+    wait_until(limit, &format!("{name}'s {path}"), || {
+        if let Some(status) = slot.as_mut().map(Child::try_wait).transpose()?.flatten() {
+            *slot = None;
+            bail!("{name} exited during start-up ({status})");
+        }
+        Ok(http_get_status(addr, path) == Some(200))
+    })
 }
 
 /// The address of an `http://127.0.0.1:PORT` URL.

@@ -6,18 +6,18 @@
 
 use std::{
     fs::OpenOptions,
-    net::{Ipv4Addr, SocketAddr, TcpListener},
+    net::{Ipv4Addr, SocketAddr},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::Duration,
 };
 
-use anyhow::{Context as _, Result, bail, ensure};
+use anyhow::{Context as _, Result, ensure};
 use appservice_test_pg::Postgres;
 
 use super::{
     SERVER_NAME,
-    children::{Paths, http_get_status, socket_addr, terminate, wait_until},
+    children::{Paths, socket_addr, terminate, wait_until_serving},
 };
 
 /// The number of replicas behind the balancer.
@@ -39,10 +39,7 @@ impl Replicas {
         let postgres = Postgres::start();
         let database = postgres.create_db("echo");
         println!("==> interop: PostgreSQL on 127.0.0.1:{}", postgres.port());
-        let mut ports = [0; REPLICAS];
-        for port in &mut ports {
-            *port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port();
-        }
+        let ports = super::free_ports::<REPLICAS>()?;
         let mut set = Self { postgres, database, ports, replicas: [None, None], haproxy: None };
         for n in 0..REPLICAS {
             set.start_replica(paths, n)?;
@@ -72,15 +69,8 @@ impl Replicas {
         println!("==> interop: replica {n} on 127.0.0.1:{} (pid {})", self.ports[n], child.id());
         self.replicas[n] = Some(child);
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.ports[n]));
-        wait_until(Duration::from_secs(30), "the replica's /_matrix/mau/ready", || {
-            if let Some(status) =
-                self.replicas[n].as_mut().map(Child::try_wait).transpose()?.flatten()
-            {
-                self.replicas[n] = None;
-                bail!("replica {n} exited during start-up ({status})");
-            }
-            Ok(http_get_status(addr, "/_matrix/mau/ready") == Some(200))
-        })
+        let (name, path) = (format!("replica {n}"), "/_matrix/mau/ready");
+        wait_until_serving(&mut self.replicas[n], &name, addr, path, Duration::from_secs(30))
     }
 
     /// SIGKILLs replica `n`.
@@ -120,14 +110,8 @@ impl Replicas {
             child.id()
         );
         self.haproxy = Some(child);
-        wait_until(Duration::from_secs(20), "/_matrix/mau/ready through HAProxy", || {
-            if let Some(status) = self.haproxy.as_mut().map(Child::try_wait).transpose()?.flatten()
-            {
-                self.haproxy = None;
-                bail!("HAProxy exited during start-up ({status}); see haproxy.log");
-            }
-            Ok(http_get_status(front, "/_matrix/mau/ready") == Some(200))
-        })
+        let (name, path) = ("HAProxy (see haproxy.log)", "/_matrix/mau/ready");
+        wait_until_serving(&mut self.haproxy, name, front, path, Duration::from_secs(20))
     }
 
     /// Stops HAProxy, the replicas (SIGTERM: in-flight transactions finish) and PostgreSQL.
