@@ -78,6 +78,17 @@ impl SqlState {
     ) -> Result<Option<String>, SqlError> {
         queries::membership(self.conn().await?.get(), room_id, user_id).await
     }
+
+    /// Whether `user_id`'s recorded membership in `room_id` is `expected`.
+    async fn membership_is(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+        expected: &str,
+    ) -> Result<bool, SqlError> {
+        let found = self.membership(room_id.as_str(), user_id.as_str()).await?;
+        Ok(found.as_deref() == Some(expected))
+    }
 }
 
 fn boxed<'a, T: Send + 'a>(
@@ -104,10 +115,7 @@ impl StateStore for SqlState {
         room_id: &'a RoomId,
         user_id: &'a UserId,
     ) -> BoxFuture<'a, Result<bool, BoxError>> {
-        boxed(async move {
-            let found = self.membership(room_id.as_str(), user_id.as_str()).await?;
-            Ok(found.as_deref() == Some("join"))
-        })
+        boxed(self.membership_is(room_id, user_id, "join"))
     }
 
     fn set_joined<'a>(
@@ -134,10 +142,7 @@ impl StateStore for SqlState {
         room_id: &'a RoomId,
         user_id: &'a UserId,
     ) -> BoxFuture<'a, Result<bool, BoxError>> {
-        boxed(async move {
-            let found = self.membership(room_id.as_str(), user_id.as_str()).await?;
-            Ok(found.as_deref() == Some("invite"))
-        })
+        boxed(self.membership_is(room_id, user_id, "invite"))
     }
 
     fn set_invited<'a>(
