@@ -51,32 +51,29 @@ impl std::fmt::Debug for Bridge {
     }
 }
 
-/// The hooks the bridge puts before the user's handler: membership tracking on a database, and
-/// the confirmation of its own start-up ping.
-struct StartHooks {
-    tracker: PingTracker,
-    #[cfg(feature = "sql")]
-    track: Option<appservice_sql::TrackMembership>,
-}
+/// Confirms the bridge's own start-up ping: records the pings that reach the appservice.
+struct PingConfirm(PingTracker);
 
-impl EventHook for StartHooks {
+impl EventHook for PingConfirm {
     async fn before_event(
         &self,
-        txn: &TransactionContext<'_>,
-        event: Event<'_>,
+        _: &TransactionContext<'_>,
+        _: Event<'_>,
     ) -> Result<(), HandlerError> {
-        #[cfg(feature = "sql")]
-        if let Some(track) = &self.track {
-            return track.before_event(txn, event).await;
-        }
-        let _ = (txn, event);
         Ok(())
     }
 
     fn ping_received(&self, transaction_id: Option<&str>) {
-        self.tracker.record(transaction_id);
+        self.0.record(transaction_id);
     }
 }
+
+/// The hooks before the user's handler: the ping confirmation, and on a database the tracking
+/// of our users' memberships.
+#[cfg(feature = "sql")]
+type StartHooks = (PingConfirm, Option<appservice_sql::TrackMembership>);
+#[cfg(not(feature = "sql"))]
+type StartHooks = PingConfirm;
 
 impl Bridge {
     pub(crate) fn new(parts: Parts) -> Self {
@@ -154,17 +151,20 @@ impl Bridge {
         <Appservice<I> as Service<Request<Incoming>>>::Future: Send + 'static,
     {
         let Self { parts, tracker } = self;
-        let hooks = StartHooks {
-            tracker: tracker.clone(),
-            #[cfg(feature = "sql")]
-            track: parts.sql.as_ref().map(|sql| {
+        let ping_confirm = PingConfirm(tracker.clone());
+        #[cfg(feature = "sql")]
+        let hooks: StartHooks = (
+            ping_confirm,
+            parts.sql.as_ref().map(|sql| {
                 appservice_sql::TrackMembership::new(
                     parts.registration.clone(),
                     parts.client.server_name().as_str(),
                     sql.state(),
                 )
             }),
-        };
+        );
+        #[cfg(not(feature = "sql"))]
+        let hooks: StartHooks = ping_confirm;
         let dispatcher = Dispatcher::with_store(
             parts.registration.clone(),
             Hooked::new(handler, hooks),
