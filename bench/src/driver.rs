@@ -28,9 +28,6 @@ pub(crate) struct Options {
     /// Repetitions of every pairing (default 7; 1 with --quick).
     #[arg(long = "reps", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     reps_given: Option<u64>,
-    /// The repetitions: `--reps`, or the default for `--quick` or not.
-    #[arg(skip)]
-    reps: usize,
     /// Also write the results as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -44,11 +41,10 @@ pub(crate) struct Options {
 }
 
 impl Options {
-    /// Fills in the default repetitions.
-    fn resolved(mut self) -> Result<Self> {
+    /// The repetitions: `--reps`, or the default for `--quick` or not.
+    fn reps(&self) -> usize {
         let default = if self.quick { 1 } else { 7 };
-        self.reps = self.reps_given.map_or(Ok(default), usize::try_from)?;
-        Ok(self)
+        self.reps_given.map_or(default, |n| usize::try_from(n).unwrap_or(usize::MAX))
     }
 }
 
@@ -104,7 +100,6 @@ fn expected(kind: Kind, plan: &Plan) -> u64 {
 }
 
 pub(crate) fn main(options: Options) -> Result<()> {
-    let options = options.resolved()?;
     let started = Instant::now();
     let ticks = procstat::clock_ticks();
     let machine = machine();
@@ -112,7 +107,7 @@ pub(crate) fn main(options: Options) -> Result<()> {
     println!(
         "mode: {}, {} repetition(s) of every pairing, interleaved; CPU clock ticks/s: {ticks}",
         if options.quick { "quick" } else { "full" },
-        options.reps
+        options.reps()
     );
 
     let plans: Vec<Plan> =
@@ -153,7 +148,7 @@ pub(crate) fn main(options: Options) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     // (workload, server) -> runs, in repetition order.
     let mut runs: BTreeMap<(usize, usize), Vec<Run>> = BTreeMap::new();
-    for rep in 0..options.reps {
+    for rep in 0..options.reps() {
         for (w, plan) in plans.iter().enumerate() {
             // Rotate the server order per repetition and workload: no server always goes first.
             for i in 0..servers.len() {
@@ -231,7 +226,7 @@ pub(crate) fn main(options: Options) -> Result<()> {
             "\nWorkload {}: {} (medians of {} runs; ratios are medians of per-repetition ratios)",
             plan.workload.name(),
             plan.workload.describe(),
-            options.reps
+            options.reps()
         );
         let _ = writeln!(
             out,
@@ -342,32 +337,32 @@ pub(crate) fn main(options: Options) -> Result<()> {
     // The measured sections.
     let (rounds, fsync_n, big) =
         if options.quick { (3, 50, 100_000) } else { (20, 300, 1_000_000) };
-    let typed = sections::typed_vs_ruma(options.reps.max(3), rounds)?;
+    let typed = sections::typed_vs_ruma(options.reps().max(3), rounds)?;
     println!(
         "\nTyped access (median of {} interleaved repetitions, 1000 events, ns/event):\n  \
          envelope only (read at the spans the parse found)  {:>8.0}\n  \
          envelope + ruma OriginalRoomMessageEvent for m.room.message  {:>8.0}\n  \
          ruma AnyTimelineEvent for every event     {:>8.0}\n  \
          AnyTimelineEvent ÷ (envelope + typed) = {:.2}×  (target ≥ 2×)",
-        options.reps.max(3),
+        options.reps().max(3),
         typed[0],
         typed[1],
         typed[2],
         typed[2] / typed[1]
     );
-    let parse = sections::parse(options.reps.max(3), rounds * 50)?;
+    let parse = sections::parse(options.reps().max(3), rounds * 50)?;
     println!(
         "\nTransaction parse (one 50-event body, median of {} interleaved repetitions, µs/body):\n  \
          Transaction::from_slice + envelopes                {:>7.1}\n  \
          parse floor: Vec<Box<RawValue>> only               {:>7.1}",
-        options.reps.max(3),
+        options.reps().max(3),
         parse[0],
         parse[1]
     );
     let (routing_blocks, routing_n) = if options.quick { (30, 10) } else { (500, 20) };
     let routing = crate::routing::routing(routing_blocks, routing_n)?;
     crate::routing::print(routing_blocks, routing_n, &routing);
-    let fsync = sections::fsync(options.reps.max(3), fsync_n, &options.dir)?;
+    let fsync = sections::fsync(options.reps().max(3), fsync_n, &options.dir)?;
     println!(
         "\nPersistent store ({} records per repetition, in {}):\n  \
          FileStore::record        {:>8.1} µs/record\n  \
@@ -443,7 +438,7 @@ pub(crate) fn main(options: Options) -> Result<()> {
         let report = json!({
             "machine": machine,
             "quick": options.quick,
-            "reps": options.reps,
+            "reps": options.reps(),
             "clock_ticks_per_s": ticks,
             "workloads": json_workloads,
             "peak_rss_kib": labels.iter().zip(&peak_rss)
